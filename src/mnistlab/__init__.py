@@ -1,0 +1,1 @@
+"""Lightning + Hydra experiments for MNIST-style image classification."""

@@ -1,0 +1,3 @@
+from mnistlab.callbacks.run_config import RunConfigInCheckpoint
+
+__all__ = ["RunConfigInCheckpoint"]

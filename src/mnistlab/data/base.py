@@ -1,0 +1,98 @@
+"""What every datamodule here shares: a seeded train/val split and in-memory batching."""
+
+from abc import abstractmethod
+from collections.abc import Sequence
+
+import torch
+from lightning import LightningDataModule
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from mnistlab.data.batches import IndexBatches, TensorPairs
+from mnistlab.errors import MnistlabError
+
+
+def split_indices(size: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """Train and validation indices: a random ``val_fraction`` of ``size``, fixed by ``seed`` alone."""
+    n_val = round(size * val_fraction)
+    if not 0 < n_val < size:
+        raise MnistlabError(
+            f"data.val_fraction={val_fraction} leaves {n_val} of {size} training examples for validation: "
+            "choose a fraction that keeps both sets non-empty"
+        )
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
+    return order[n_val:], order[:n_val]
+
+
+class InMemoryDataModule(LightningDataModule):
+    """Holds train/val/test tensors in memory and serves shuffled batches by indexing them.
+
+    Subclasses say what the data is (``class_names``, ``input_shape``) and how to load the official
+    train and test sets; the validation set is always cut from the training set, never from the test set.
+    """
+
+    class_names: Sequence[str]
+    input_shape: tuple[int, ...]
+
+    def __init__(
+        self,
+        val_fraction: float = 0.1,
+        split_seed: int = 20240101,
+        batch_size: int = 64,
+        eval_batch_size: int = 1000,
+        shuffle_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0 < val_fraction < 1:
+            raise MnistlabError(f"data.val_fraction={val_fraction} must lie strictly between 0 and 1")
+        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if value < 1:
+                raise MnistlabError(f"data.{key}={value} must be at least 1")
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.shuffle_seed = shuffle_seed
+        self.train_set: TensorPairs | None = None
+        self.val_set: TensorPairs | None = None
+        self.test_set: TensorPairs | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @abstractmethod
+    def load_official_split(self, train: bool) -> tuple[Tensor, Tensor]:
+        """The official training (``train=True``) or test set as (inputs, labels)."""
+
+    def setup(self, stage: str | None = None) -> None:
+        # Loading is cheap but not free: the run flow calls setup early to fail fast, Lightning calls it again.
+        if self.train_set is None:
+            inputs, labels = self.load_official_split(train=True)
+            train_idx, val_idx = split_indices(len(labels), self.val_fraction, self.split_seed)
+            self.train_set = TensorPairs(inputs[train_idx], labels[train_idx])
+            self.val_set = TensorPairs(inputs[val_idx], labels[val_idx])
+        if self.test_set is None and stage in (None, "test", "predict"):
+            self.test_set = TensorPairs(*self.load_official_split(train=False))
+        if self.trainer is not None and self.trainer.strategy.root_device.type == "cuda":
+            self._move_to(self.trainer.strategy.root_device)
+
+    def _move_to(self, device: torch.device) -> None:
+        # The whole data set fits on any GPU: keeping it there leaves only indexing in the training step.
+        for tensors in (self.train_set, self.val_set, self.test_set):
+            if tensors is not None:
+                tensors.inputs, tensors.labels = tensors.inputs.to(device), tensors.labels.to(device)
+
+    def _loader(self, tensors: TensorPairs | None, batch_size: int, shuffle: bool) -> DataLoader:
+        assert tensors is not None, "setup() must run before the dataloaders are asked for"
+        batches = IndexBatches(len(tensors), batch_size, shuffle, self.shuffle_seed)
+        return DataLoader(tensors, sampler=batches, batch_size=None)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)

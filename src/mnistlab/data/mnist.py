@@ -1,0 +1,98 @@
+"""MNIST and its drop-in siblings (Fashion-MNIST, KMNIST), read through torchvision."""
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torchvision.datasets import KMNIST, MNIST, FashionMNIST
+
+from mnistlab.data.base import InMemoryDataModule
+from mnistlab.data.idx import check_idx_file
+from mnistlab.errors import MnistlabError
+
+DATASETS: dict[str, type[MNIST]] = {"mnist": MNIST, "fashion_mnist": FashionMNIST, "kmnist": KMNIST}
+IMAGE_SIZE = (28, 28)
+
+
+class MNISTDataModule(InMemoryDataModule):
+    """28x28 grey images as uint8 in memory; each batch is scaled and normalised whole on its device."""
+
+    input_shape = (1, *IMAGE_SIZE)
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        dataset: str = "mnist",
+        mean: float = 0.1307,
+        std: float = 0.3081,
+        download: bool = True,
+        **split_and_batching,
+    ) -> None:
+        super().__init__(**split_and_batching)
+        if dataset not in DATASETS:
+            raise MnistlabError(f"data.dataset={dataset!r} is unknown: choose one of {', '.join(DATASETS)}")
+        if std <= 0:
+            raise MnistlabError(f"data.std={std} must be positive")
+        self.data_dir = Path(data_dir)
+        self.dataset_class = DATASETS[dataset]
+        self.mean = mean
+        self.std = std
+        self.download = download
+        self.class_names = tuple(self.dataset_class.classes)
+
+    @property
+    def raw_folder(self) -> Path:
+        return self.data_dir / self.dataset_class.__name__ / "raw"
+
+    def raw_files(self, train: bool) -> tuple[Path, Path]:
+        """The (images, labels) IDX files of the official training or test set."""
+        prefix = "train" if train else "t10k"
+        names = [Path(url).stem for url, _ in self.dataset_class.resources]  # drops ".gz"
+        images, labels = sorted(name for name in names if name.startswith(prefix))
+        return self.raw_folder / images, self.raw_folder / labels
+
+    def prepare_data(self) -> None:
+        missing = [path for train in (True, False) for path in self.raw_files(train) if not path.exists()]
+        if not missing:
+            return
+        if not self.download:
+            raise MnistlabError(
+                f"{missing[0]} is missing: put the {self.dataset_class.__name__} IDX files in {self.raw_folder} "
+                "or set data.data_dir=... to the folder that holds them (or data.download=true)"
+            )
+        try:
+            for train in (True, False):
+                self.dataset_class(str(self.data_dir), train=train, download=True)
+        except Exception as error:  # torchvision raises several kinds, all meaning "no files"
+            raise MnistlabError(
+                f"{self.dataset_class.__name__} is not in {self.raw_folder} and could not be downloaded "
+                f"({type(error).__name__}): set data.data_dir=... to a folder that holds "
+                f"{self.dataset_class.__name__}/raw/ with the IDX files"
+            ) from error
+
+    def load_official_split(self, train: bool) -> tuple[Tensor, Tensor]:
+        image_file, label_file = self.raw_files(train)
+        for path in (image_file, label_file):
+            if not path.exists():
+                raise MnistlabError(f"{path} is missing: run prepare_data() or set data.data_dir=...")
+        n_images = check_idx_file(image_file, IMAGE_SIZE)
+        n_labels = check_idx_file(label_file, ())
+        if n_images != n_labels:
+            raise MnistlabError(
+                f"{image_file} holds {n_images:,} images but {label_file} holds {n_labels:,} labels; "
+                "the two files must come from the same set"
+            )
+        data = self.dataset_class(str(self.data_dir), train=train, download=False)
+        labels = data.targets.long()
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise MnistlabError(
+                f"{label_file}: labels must lie in 0..{self.num_classes - 1}, found {labels.max().item()}; "
+                "replace the file"
+            )
+        return data.data.unsqueeze(1), labels
+
+    def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
+        images, labels = batch
+        # uint8 travels to the device (4x less than float); scaling happens there, on the whole batch.
+        scale = 1 / (255 * self.std)
+        return images.to(torch.float32).mul_(scale).sub_(self.mean / self.std), labels

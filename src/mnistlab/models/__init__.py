@@ -1,0 +1,6 @@
+from mnistlab.models.base import ImageClassifier
+from mnistlab.models.cnn import CNN
+from mnistlab.models.mlp import MLP
+from mnistlab.models.scratch import ScratchMLP
+
+__all__ = ["CNN", "MLP", "ImageClassifier", "ScratchMLP"]

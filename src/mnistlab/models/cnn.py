@@ -1,0 +1,39 @@
+"""A small convolutional net: two conv blocks, then a fully connected head."""
+
+import math
+from collections.abc import Sequence
+
+from torch import nn
+
+from mnistlab.models.base import ImageClassifier
+
+
+def conv_block(n_in: int, n_out: int) -> nn.Sequential:
+    # bias=False: BatchNorm's shift does the bias's job.
+    return nn.Sequential(
+        nn.Conv2d(n_in, n_out, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(n_out),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )
+
+
+class CNN(ImageClassifier):
+    def __init__(
+        self, channels: Sequence[int] = (32, 64), hidden_size: int = 128, dropout: float = 0.25, **base
+    ) -> None:
+        super().__init__(**base)
+        in_channels, height, width = self.hparams.input_shape
+        widths = [in_channels, *channels]
+        blocks = [conv_block(n_in, n_out) for n_in, n_out in zip(widths, widths[1:])]
+        shrink = 2 ** len(channels)
+        features = widths[-1] * math.prod((height // shrink, width // shrink))
+        self.net = nn.Sequential(
+            *blocks,
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(features, hidden_size),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_size, self.hparams.num_classes),
+        )

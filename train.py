@@ -1,0 +1,24 @@
+"""Train a model: `python train.py model=cnn optimizer.lr=3e-3` (see conf/train.yaml)."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from mnistlab.config import register_resolvers
+from mnistlab.errors import MnistlabError
+from mnistlab.train import train
+
+register_resolvers()
+
+
+@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        return train(cfg)["best_val_loss"]
+    except MnistlabError as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()
