@@ -1,0 +1,100 @@
+"""Shared fixtures: small synthetic MNIST-format files and the real conf/, composed and shrunk."""
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from mnistlab.config import register_resolvers
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+N_TRAIN, N_TEST = 600, 200
+
+register_resolvers()
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An unsigned-byte IDX file, the format of MNIST's raw files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def synthetic_digits(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable images: class k lights a 4-pixel-wide vertical band at column 2 + 2.4 k, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size)
+    images = rng.integers(0, 60, (size, 28, 28))
+    for k in range(10):
+        column = 2 + int(2.4 * k)
+        images[labels == k, 4:24, column : column + 4] += 180
+    return images.clip(0, 255).astype(np.uint8), labels.astype(np.uint8)
+
+
+def write_mnist(root: Path, dataset: str = "MNIST", n_train: int = N_TRAIN, n_test: int = N_TEST) -> Path:
+    raw = root / dataset / "raw"
+    for prefix, size, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        images, labels = synthetic_digits(size, seed)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture
+def mnist_dir(tmp_path: Path) -> Path:
+    """A data_dir holding a small synthetic MNIST (600 train, 200 test images)."""
+    return write_mnist(tmp_path / "data")
+
+
+# Small and quick, but the real config: two short epochs on the synthetic files, on the CPU.
+SHRINK = [
+    "trainer=cpu",
+    "trainer.max_epochs=2",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "data.batch_size=32",
+    "data.eval_batch_size=100",
+]
+
+
+@pytest.fixture
+def compose_cfg(tmp_path: Path, mnist_dir: Path) -> Callable[..., DictConfig]:
+    """compose_cfg(*overrides, config_name="train") -> the real conf/ composed, shrunk, writing under tmp_path."""
+
+    def compose_with(*overrides: str, config_name: str = "train", output_dir: Path | None = None) -> DictConfig:
+        GlobalHydra.instance().clear()
+        shrink = SHRINK if config_name == "train" else ["trainer=cpu", "trainer.enable_progress_bar=false"]
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose(
+                config_name,
+                overrides=[*shrink, f"data.data_dir={mnist_dir}", *overrides],
+                return_hydra_config=True,
+            )
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.root_dir = str(tmp_path)
+            cfg.paths.output_dir = str(output_dir or tmp_path / "run")
+            del cfg.hydra  # a real run's task config has no hydra node either
+        return cfg
+
+    yield compose_with
+    GlobalHydra.instance().clear()
+
+
+def run_script(script: str, *args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    """Run train.py or eval.py as a user would, in a subprocess."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
