@@ -8,7 +8,7 @@ from lightning import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from mnistlab.data.batches import IndexBatches, TensorPairs
+from mnistlab.data.batches import IndexBatches, SequentialIndexBatches, TensorPairs
 from mnistlab.errors import MnistlabError
 
 
@@ -85,11 +85,18 @@ class InMemoryDataModule(LightningDataModule):
 
     def _loader(self, tensors: TensorPairs | None, batch_size: int, shuffle: bool) -> DataLoader:
         assert tensors is not None, "setup() must run before the dataloaders are asked for"
-        batches = IndexBatches(len(tensors), batch_size, shuffle, self.shuffle_seed)
-        return DataLoader(tensors, sampler=batches, batch_size=None)
+        if shuffle:
+            batches = IndexBatches(len(tensors), batch_size, shuffle, self.shuffle_seed)
+        else:
+            batches = SequentialIndexBatches(len(tensors), batch_size)
+        # Its own generator: making an iterator draws a (workerless, unused) seed from it instead of from the
+        # global RNG, which dropout and augmentation use and a resumed run must find as the first run left it.
+        return DataLoader(tensors, sampler=batches, batch_size=None, generator=torch.Generator())
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
+        # Overfitting (debug=overfit) means the same few batches every epoch.
+        overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
+        return self._loader(self.train_set, self.batch_size, shuffle=not overfitting)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, SequentialSampler
 
 
 class TensorPairs(Dataset):
@@ -43,9 +43,20 @@ class IndexBatches:
         return -(-self.size // self.batch_size)
 
     def __iter__(self) -> Iterator[Tensor]:
+        # A generator: the order is drawn at the first batch, not at iter(), because a resuming Lightning
+        # makes the first epoch's iterator before it calls set_epoch.
         if not self.shuffle:
-            return iter(torch.arange(self.size).split(self.batch_size))
+            yield from torch.arange(self.size).split(self.batch_size)
+            return
         # SeedSequence mixes (seed, epoch) so that no two pairs share a stream (seed + epoch would).
         state = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
         order = torch.randperm(self.size, generator=torch.Generator().manual_seed(state))
-        return iter(order.split(self.batch_size))
+        yield from order.split(self.batch_size)
+
+
+class SequentialIndexBatches(IndexBatches, SequentialSampler):
+    """IndexBatches in order. Lightning's ``overfit_batches`` swaps every sampler that is not a
+    SequentialSampler for a one-sample-at-a-time one, which would break these whole-batch loaders."""
+
+    def __init__(self, size: int, batch_size: int) -> None:
+        super().__init__(size, batch_size, shuffle=False, seed=0)

@@ -7,6 +7,8 @@ billions of images would be believed. Here the header is compared with the file 
 import math
 from pathlib import Path
 
+import numpy as np
+
 from mnistlab.errors import MnistlabError
 
 UNSIGNED_BYTE = 0x08
@@ -37,3 +39,13 @@ def check_idx_file(path: Path, shape: tuple[int, ...]) -> int:
             f"{file_size:,} bytes, so it is truncated or corrupt; replace the file"
         )
     return dims[0]
+
+
+def check_labels(path: Path, num_classes: int) -> None:
+    """Every label of a (header-checked) IDX label file lies in 0..num_classes-1."""
+    labels = np.fromfile(path, dtype=np.uint8, offset=8)  # one byte per label after the 8-byte header
+    if labels.size and (largest := int(labels.max())) >= num_classes:
+        raise MnistlabError(
+            f"{path}: labels must lie in 0..{num_classes - 1}, found {largest} "
+            f"(item {int(labels.argmax()):,}); replace the file"
+        )

@@ -6,8 +6,9 @@ import torch
 from torch import Tensor
 from torchvision.datasets import KMNIST, MNIST, FashionMNIST
 
+from mnistlab.data.augment import random_affine
 from mnistlab.data.base import InMemoryDataModule
-from mnistlab.data.idx import check_idx_file
+from mnistlab.data.idx import check_idx_file, check_labels
 from mnistlab.errors import MnistlabError
 
 DATASETS: dict[str, type[MNIST]] = {"mnist": MNIST, "fashion_mnist": FashionMNIST, "kmnist": KMNIST}
@@ -26,6 +27,7 @@ class MNISTDataModule(InMemoryDataModule):
         mean: float = 0.1307,
         std: float = 0.3081,
         download: bool = True,
+        augment: dict[str, float] | None = None,
         **split_and_batching,
     ) -> None:
         super().__init__(**split_and_batching)
@@ -38,6 +40,7 @@ class MNISTDataModule(InMemoryDataModule):
         self.mean = mean
         self.std = std
         self.download = download
+        self.augment = augment  # random_affine's arguments, applied to training batches only
         self.class_names = tuple(self.dataset_class.classes)
 
     @property
@@ -53,8 +56,12 @@ class MNISTDataModule(InMemoryDataModule):
 
     def prepare_data(self) -> None:
         missing = [path for train in (True, False) for path in self.raw_files(train) if not path.exists()]
-        if not missing:
-            return
+        if missing:
+            self.download_or_fail(missing)
+        for train in (True, False):  # the test files too: a broken one must fail before training, not after
+            self.check_files(train)
+
+    def download_or_fail(self, missing: list[Path]) -> None:
         if not self.download:
             raise MnistlabError(
                 f"{missing[0]} is missing: put the {self.dataset_class.__name__} IDX files in {self.raw_folder} "
@@ -70,7 +77,8 @@ class MNISTDataModule(InMemoryDataModule):
                 f"{self.dataset_class.__name__}/raw/ with the IDX files"
             ) from error
 
-    def load_official_split(self, train: bool) -> tuple[Tensor, Tensor]:
+    def check_files(self, train: bool) -> None:
+        """One clear line for a missing, truncated or inconsistent file: torchvision would trust them."""
         image_file, label_file = self.raw_files(train)
         for path in (image_file, label_file):
             if not path.exists():
@@ -82,17 +90,19 @@ class MNISTDataModule(InMemoryDataModule):
                 f"{image_file} holds {n_images:,} images but {label_file} holds {n_labels:,} labels; "
                 "the two files must come from the same set"
             )
+        check_labels(label_file, self.num_classes)
+
+    def load_official_split(self, train: bool) -> tuple[Tensor, Tensor]:
+        self.check_files(train)
         data = self.dataset_class(str(self.data_dir), train=train, download=False)
-        labels = data.targets.long()
-        if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise MnistlabError(
-                f"{label_file}: labels must lie in 0..{self.num_classes - 1}, found {labels.max().item()}; "
-                "replace the file"
-            )
-        return data.data.unsqueeze(1), labels
+        return data.data.unsqueeze(1), data.targets.long()
 
     def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
         images, labels = batch
         # uint8 travels to the device (4x less than float); scaling happens there, on the whole batch.
-        scale = 1 / (255 * self.std)
-        return images.to(torch.float32).mul_(scale).sub_(self.mean / self.std), labels
+        images = images.to(torch.float32).div_(255)
+        # Not while overfitting (debug=overfit): those few batches must be the same every epoch.
+        overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
+        if self.augment and self.trainer is not None and self.trainer.training and not overfitting:
+            images = random_affine(images, **self.augment)  # before normalising: the background is still 0
+        return images.sub_(self.mean).div_(self.std), labels

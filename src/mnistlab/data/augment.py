@@ -1,0 +1,28 @@
+"""Random affine distortions of a whole batch at once: one grid_sample call, no per-image Python."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def random_affine(images: Tensor, max_rotation: float, max_shift: float, max_scale: float) -> Tensor:
+    """Rotate (degrees), shift (fraction of the image) and scale each image by its own random amount.
+
+    ``images`` are floats with a zero background: areas moved in from outside the frame are zeros.
+    """
+    n, device = images.shape[0], images.device
+
+    def uniform(*shape: int) -> Tensor:  # in [-1, 1)
+        return torch.rand(*shape, device=device) * 2 - 1
+
+    angle = uniform(n) * math.radians(max_rotation)
+    zoom = 1 + uniform(n) * max_scale
+    shift = uniform(n, 2) * 2 * max_shift  # affine_grid spans [-1, 1]: the whole image is 2 units wide
+    cos, sin = angle.cos() / zoom, angle.sin() / zoom
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], dim=1), torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1
+    )
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, align_corners=False)
