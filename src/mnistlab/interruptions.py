@@ -1,0 +1,74 @@
+"""Ctrl-C and SIGTERM: the run stops, says where it got to in metrics.json, and exits non-zero.
+
+Lightning handles both inside ``fit`` and ``test``: Ctrl-C ends with ``sys.exit(1)``, SIGTERM (after the
+current batch) with ``SIGTERMException``, whose exit status is 0. Here both become a ``RunInterrupted``.
+``last.ckpt`` is the state at the end of the last finished epoch: resuming from there is exact, while a
+checkpoint from the middle of an epoch would replay that epoch's first batches.
+"""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning import Trainer
+from lightning.pytorch.trainer.states import TrainerStatus
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from mnistlab.results import write_json
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the run; metrics.json says how far it got.
+
+    A KeyboardInterrupt, not an Exception: it must end a sweep, as Ctrl-C does, not be recorded as one failed
+    job (Lightning ignores Ctrl-C from then on, so the sweep could not be stopped again).
+    """
+
+
+@contextmanager
+def reporting_interruptions(trainer: Trainer, output_dir: Path, seed: int, started: float) -> Iterator[None]:
+    try:
+        yield
+    except SystemExit as stop:
+        if trainer.state.status != TrainerStatus.INTERRUPTED:
+            raise
+        cause = "SIGTERM" if isinstance(stop, SIGTERMException) else "Ctrl-C"
+        raise interrupted(trainer, output_dir, cause, seed, started) from None
+
+
+def interrupted(trainer: Trainer, output_dir: Path, cause: str, seed: int, started: float) -> RunInterrupted:
+    checkpoint = trainer.checkpoint_callback
+    last = Path(checkpoint.last_model_path) if checkpoint and checkpoint.last_model_path else None
+    last_epoch = saved_epoch(last)
+    best = checkpoint.best_model_path if checkpoint else ""
+    metrics: dict[str, Any] = {
+        "status": "interrupted",
+        "interrupted_by": cause,
+        "epochs_run": trainer.current_epoch,
+        "last_checkpoint": str(last) if last_epoch is not None else None,
+        "last_checkpoint_epoch": last_epoch,
+        "best_val_loss": float(checkpoint.best_model_score) if best else None,
+        "best_epoch": saved_epoch(Path(best)) if best else None,
+        "best_checkpoint": best or None,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    write_json(output_dir / "metrics.json", metrics)
+    if last_epoch is None:
+        return RunInterrupted(
+            f"interrupted by {cause} in epoch {trainer.current_epoch}, before any epoch finished: "
+            "there is nothing to resume, start the run again"
+        )
+    return RunInterrupted(
+        f"interrupted by {cause} in epoch {trainer.current_epoch}; {last} holds the run up to the end of "
+        f"epoch {last_epoch}: resume with ckpt_path={last}"
+    )
+
+
+def saved_epoch(path: Path | None) -> int | None:
+    if path is None or not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)["epoch"]

@@ -1,0 +1,94 @@
+"""What each config value may be, checked as soon as the config is composed: before data or a model is built.
+
+Hydra accepts any value for any key (``optimizer.lr=abc``), and a bad one would otherwise surface later,
+deep inside torch or Lightning, or never (a negative seed makes Lightning pick a random one).
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from mnistlab.errors import MnistlabError
+from mnistlab.models.base import OUTPUTS
+from mnistlab.models.mlp import ACTIVATIONS
+
+ABSENT = object()
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    allowed: str  # completes "it must be ..."
+    accepts: Callable[[Any], bool]
+
+
+def is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def at_least(low: int) -> Callable[[Any], bool]:
+    return lambda value: is_whole(value) and value >= low
+
+
+def sizes(value: Any) -> bool:
+    return isinstance(value, list) and all(at_least(1)(size) for size in value)
+
+
+def activations(value: Any) -> bool:
+    names = value if isinstance(value, list) else [value]
+    return all(isinstance(name, str) and name in ACTIVATIONS for name in names)
+
+
+RULES = (
+    Rule("seed", "a whole number from 0 to 4294967295", lambda v: is_whole(v) and 0 <= v < 2**32),
+    Rule("trainer.max_epochs", "a whole number >= 1", at_least(1)),
+    Rule("optimizer.lr", "a number > 0", lambda v: is_number(v) and v > 0),
+    Rule("optimizer.weight_decay", "a number >= 0", lambda v: is_number(v) and v >= 0),
+    Rule("optimizer.momentum", "a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
+    Rule("data.batch_size", "a whole number >= 1", at_least(1)),
+    Rule("data.eval_batch_size", "a whole number >= 1", at_least(1)),
+    Rule("data.val_fraction", "a number strictly between 0 and 1", lambda v: is_number(v) and 0 < v < 1),
+    Rule("data.mean", "a number", is_number),
+    Rule("data.std", "a number > 0", lambda v: is_number(v) and v > 0),
+    Rule("data.train_size", "a whole number >= 2", at_least(2)),
+    Rule("data.test_size", "a whole number >= 1", at_least(1)),
+    Rule("model.dropout", "a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
+    Rule(
+        "model.activations",
+        f"one of {', '.join(ACTIVATIONS)}, or a list of them (one per hidden layer)",
+        activations,
+    ),
+    Rule("model.hidden_sizes", "a list of whole numbers >= 1, e.g. [256, 128]", sizes),
+    Rule("model.channels", "a list of whole numbers >= 1, e.g. [32, 64]", sizes),
+    Rule("model.hidden_size", "a whole number >= 1", at_least(1)),
+    Rule("model.output", f"one of {', '.join(OUTPUTS)}", lambda v: v in OUTPUTS),
+    Rule("model.init_std", "null or a number > 0", lambda v: v is None or (is_number(v) and v > 0)),
+)
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise MnistlabError naming the key, its value and what is allowed, for the first value that is bad."""
+    for rule in RULES:
+        value = OmegaConf.select(cfg, rule.key, default=ABSENT)
+        if value is ABSENT:  # the group in use has no such key (e.g. model.dropout for model=scratch)
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        if not rule.accepts(value):
+            raise MnistlabError(f"{rule.key}={shown(value)} is not allowed: it must be {rule.allowed}")
+
+
+def shown(value: Any) -> str:
+    """A value as it reads in a config: strings quoted, so that `abc` and a number never look alike."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, list):
+        return f"[{', '.join(shown(item) for item in value)}]"
+    return repr(value) if isinstance(value, str) else str(value)
