@@ -1,0 +1,41 @@
+"""How the figure callbacks reach TensorBoard, and how they draw the data set's images and class names."""
+
+from collections.abc import Sequence
+
+from lightning import Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from matplotlib.axes import Axes
+from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
+
+
+def tensorboard_writer(trainer: Trainer) -> SummaryWriter | None:
+    """The run's TensorBoard writer; None when the run logs elsewhere or nowhere (``logger=none``)."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            return logger.experiment
+    return None
+
+
+def short_labels(class_names: Sequence[str]) -> list[str]:
+    """MNIST's classes are named '7 - seven': in a small title the digit alone says it."""
+    return [str(name).split(" - ")[0] for name in class_names]
+
+
+def is_image(inputs: Tensor) -> bool:
+    """Images are (N, C, H, W) with one or three channels; rings' 2-D points get no image figures."""
+    return inputs.dim() == 4 and inputs.shape[1] in (1, 3)
+
+
+def as_pixels(image: Tensor) -> Tensor:
+    """A (C, H, W) input as RGB in [0, 1], stretched to its own range: the inputs arrive normalised."""
+    image = image.detach().float().cpu()
+    low, high = image.min(), image.max()
+    image = (image - low) / (high - low).clamp_min(1e-12)
+    return image.expand(3, -1, -1) if image.shape[0] == 1 else image
+
+
+def draw_image(ax: Axes, image: Tensor) -> None:
+    ax.imshow(as_pixels(image).permute(1, 2, 0).numpy())
+    ax.set_xticks([])
+    ax.set_yticks([])
