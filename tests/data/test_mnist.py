@@ -1,0 +1,209 @@
+"""The MNIST datamodule on small synthetic IDX files: the split, the test set, batches, bad input."""
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import N_TEST, N_TRAIN, write_mnist
+from hydra.utils import instantiate
+from lightning import Callback
+
+from mnistlab.data import MNISTDataModule
+from mnistlab.errors import MnistlabError
+from mnistlab.train import build_datamodule, build_model
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file read with numpy alone, to compare the datamodule against."""
+    raw = path.read_bytes()
+    ndim = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def rows(images: torch.Tensor) -> list[bytes]:
+    """One hashable key per image, so that sets of images can be compared."""
+    return [image.numpy().tobytes() for image in images.reshape(len(images), -1)]
+
+
+@pytest.mark.parametrize(("n_train", "val_fraction"), [(N_TRAIN, 0.1), (537, 0.1), (537, 0.25)])
+def test_validation_is_a_disjoint_fraction_of_the_training_file(compose_cfg, tmp_path, n_train, val_fraction):
+    data_dir = write_mnist(tmp_path / f"data{n_train}", n_train=n_train)
+    dm = build_datamodule(compose_cfg(f"data.data_dir={data_dir}", f"data.val_fraction={val_fraction}"))
+
+    n_val = round(n_train * val_fraction)
+    assert (len(dm.train_set), len(dm.val_set)) == (n_train - n_val, n_val)
+    train_rows, val_rows = rows(dm.train_set.inputs), rows(dm.val_set.inputs)
+    assert not set(train_rows) & set(val_rows)
+    file_images = torch.from_numpy(read_idx(data_dir / "MNIST/raw/train-images-idx3-ubyte").copy())
+    assert Counter(train_rows + val_rows) == Counter(rows(file_images))
+    # Every image keeps its own label.
+    file_labels = read_idx(data_dir / "MNIST/raw/train-labels-idx1-ubyte").tolist()
+    label_of = dict(zip(rows(file_images), file_labels, strict=True))
+    for split in (dm.train_set, dm.val_set):
+        assert [label_of[key] for key in rows(split.inputs)] == split.labels.tolist()
+
+
+def test_split_is_the_same_for_every_global_seed(compose_cfg):
+    val_sets = [build_datamodule(compose_cfg(f"seed={seed}")).val_set.inputs for seed in (0, 1, 12345)]
+    assert all(torch.equal(val_sets[0], other) for other in val_sets[1:])
+
+
+def test_split_changes_with_split_seed(compose_cfg):
+    first, second = (build_datamodule(compose_cfg(f"data.split_seed={s}")).val_set.inputs for s in (1, 2))
+    assert first.shape == second.shape
+    assert not torch.equal(first, second)
+
+
+def test_test_set_is_the_t10k_file_untouched(compose_cfg, mnist_dir):
+    dm = build_datamodule(compose_cfg())
+    dm.setup("test")
+    raw = mnist_dir / "MNIST" / "raw"
+    assert dm.test_set.inputs.shape == (N_TEST, 1, 28, 28)
+    assert np.array_equal(dm.test_set.inputs.squeeze(1).numpy(), read_idx(raw / "t10k-images-idx3-ubyte"))
+    assert np.array_equal(dm.test_set.labels.numpy(), read_idx(raw / "t10k-labels-idx1-ubyte"))
+    assert not set(rows(dm.test_set.inputs)) & set(rows(dm.train_set.inputs) + rows(dm.val_set.inputs))
+
+
+def test_train_batches_have_the_configured_shape_dtype_and_normalisation(compose_cfg):
+    dm = build_datamodule(compose_cfg("data.batch_size=32", "data.mean=0.5", "data.std=0.25"))
+    batches = list(dm.train_dataloader())
+
+    n_train = len(dm.train_set)
+    assert [len(labels) for _, labels in batches] == [32] * (n_train // 32) + [n_train % 32]
+    images, labels = batches[0]
+    assert (images.dtype, images.shape[1:], labels.dtype) == (torch.uint8, (1, 28, 28), torch.int64)
+    normalised, same_labels = dm.on_after_batch_transfer((images, labels), 0)
+    assert normalised.dtype == torch.float32
+    assert torch.allclose(normalised.double(), (images.double() / 255 - 0.5) / 0.25, atol=1e-5)
+    assert torch.equal(same_labels, labels)
+
+
+def test_data_own_mean_and_std_normalise_to_zero_mean_unit_std(compose_cfg):
+    pixels = build_datamodule(compose_cfg()).train_set.inputs.double() / 255
+    mean, std = pixels.mean().item(), pixels.std().item()
+    dm = build_datamodule(compose_cfg(f"data.mean={mean}", f"data.std={std}"))
+    normalised = torch.cat([dm.on_after_batch_transfer(batch, 0)[0] for batch in dm.train_dataloader()])
+    assert normalised.mean().item() == pytest.approx(0, abs=1e-4)
+    assert normalised.std().item() == pytest.approx(1, abs=1e-4)
+
+
+def test_eval_batches_cover_each_set_once_in_order(compose_cfg):
+    dm = build_datamodule(compose_cfg("data.eval_batch_size=25"))
+    dm.setup("test")
+    for loader, tensors in ((dm.val_dataloader(), dm.val_set), (dm.test_dataloader(), dm.test_set)):
+        images = torch.cat([images for images, _ in loader])
+        assert torch.equal(images, tensors.inputs)
+
+
+class BatchRecorder(Callback):
+    """Records, per epoch, the normalised images of every training batch the Trainer hands the model."""
+
+    def __init__(self) -> None:
+        self.epochs: dict[int, list[bytes]] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.epochs.setdefault(trainer.current_epoch, []).extend(rows(batch[0]))
+
+
+def record_training_batches(cfg) -> tuple[BatchRecorder, MNISTDataModule]:
+    dm = build_datamodule(cfg)
+    recorder = BatchRecorder()
+    trainer = instantiate(cfg.trainer, callbacks=[recorder], logger=False, enable_checkpointing=False)
+    trainer.fit(build_model(cfg, dm), datamodule=dm)
+    return recorder, dm
+
+
+# data/augment=none: these tests follow which images arrive, in which order, not how they are distorted.
+FAST_FIT = (
+    "model=mlp",
+    "model.hidden_sizes=[8]",
+    "+trainer.limit_val_batches=0",
+    "scheduler=none",
+    "data/augment=none",
+)
+
+
+def test_every_training_sample_once_per_epoch_in_an_order_set_by_seed_and_epoch(compose_cfg):
+    recorder, dm = record_training_batches(compose_cfg(*FAST_FIT, "trainer.max_epochs=2", "seed=1"))
+    everything = dm.on_after_batch_transfer((dm.train_set.inputs, dm.train_set.labels), 0)[0]
+    assert set(recorder.epochs) == {0, 1}
+    for order in recorder.epochs.values():
+        assert Counter(order) == Counter(rows(everything))
+    assert recorder.epochs[0] != recorder.epochs[1]
+
+    # The order depends on (seed, epoch) alone: not on the global torch RNG, the model or its init.
+    torch.manual_seed(999)
+    again, _ = record_training_batches(
+        compose_cfg(*FAST_FIT, "trainer.max_epochs=2", "seed=1", "model.dropout=0.5")
+    )
+    assert again.epochs == recorder.epochs
+    other_seed, _ = record_training_batches(compose_cfg(*FAST_FIT, "trainer.max_epochs=1", "seed=2"))
+    assert other_seed.epochs[0] != recorder.epochs[0]
+
+
+def test_overfit_debug_trains_on_the_same_few_batches_every_epoch(compose_cfg):
+    # Augmentation on, as by default: it must not change those batches either.
+    cfg = compose_cfg("model=mlp", "model.hidden_sizes=[8]", "debug=overfit")
+    n_batches = cfg.trainer.overfit_batches
+    cfg.trainer.max_epochs = 3
+    recorder, _ = record_training_batches(cfg)
+    assert len(recorder.epochs[0]) == n_batches * 32
+    assert recorder.epochs[0] == recorder.epochs[1] == recorder.epochs[2]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "folder", "first_class"),
+    [
+        ("fashion_mnist", "FashionMNIST", "T-shirt/top"),
+        ("kmnist", "KMNIST", "o"),
+    ],
+)
+def test_sibling_datasets_read_their_own_folder(compose_cfg, mnist_dir, dataset, folder, first_class):
+    write_mnist(mnist_dir, dataset=folder, n_train=100, n_test=50)
+    dm = build_datamodule(compose_cfg(f"data={dataset}"))
+    dm.setup("test")
+    assert (len(dm.train_set) + len(dm.val_set), len(dm.test_set)) == (100, 50)
+    assert (dm.num_classes, dm.class_names[0]) == (10, first_class)
+
+
+@pytest.mark.parametrize("val_fraction", [0, 1, 1.5, -0.1, 0.0001])
+def test_val_fraction_outside_0_1_or_leaving_an_empty_set_is_refused(mnist_dir, val_fraction):
+    with pytest.raises(MnistlabError, match=r"data\.val_fraction="):
+        dm = MNISTDataModule(data_dir=str(mnist_dir), val_fraction=val_fraction)
+        dm.setup("fit")
+
+
+@pytest.mark.parametrize("key", ["batch_size", "eval_batch_size"])
+def test_batch_size_below_one_is_refused(mnist_dir, key):
+    with pytest.raises(MnistlabError, match=rf"data\.{key}=0 must be at least 1"):
+        MNISTDataModule(data_dir=str(mnist_dir), **{key: 0})
+
+
+def test_missing_files_without_download_name_the_folder_and_the_fix(tmp_path):
+    dm = MNISTDataModule(data_dir=str(tmp_path), download=False)
+    with pytest.raises(MnistlabError, match=r"data\.data_dir=") as error:
+        dm.prepare_data()
+    assert str(tmp_path / "MNIST" / "raw") in str(error.value)
+
+
+def test_labels_outside_the_classes_are_refused(mnist_dir):
+    labels = mnist_dir / "MNIST/raw/train-labels-idx1-ubyte"
+    corrupted = bytearray(labels.read_bytes())
+    corrupted[-1] = 10
+    labels.write_bytes(bytes(corrupted))
+    with pytest.raises(MnistlabError, match=r"labels must lie in 0\.\.9") as error:
+        MNISTDataModule(data_dir=str(mnist_dir)).setup("fit")
+    assert str(labels) in str(error.value)
+
+
+def test_images_and_labels_of_different_counts_are_refused(mnist_dir):
+    raw = mnist_dir / "MNIST/raw"
+    write_mnist(mnist_dir / "other", n_train=N_TRAIN - 1)
+    (raw / "train-labels-idx1-ubyte").write_bytes(
+        (mnist_dir / "other/MNIST/raw/train-labels-idx1-ubyte").read_bytes()
+    )
+    with pytest.raises(MnistlabError, match=f"holds {N_TRAIN} images but .* holds {N_TRAIN - 1} labels"):
+        MNISTDataModule(data_dir=str(mnist_dir)).setup("fit")
