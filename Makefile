@@ -14,7 +14,7 @@ $(VENV)/installed: pyproject.toml
 	touch $@
 
 train: $(VENV)/installed
-	$(PYTHON) train.py data.data_dir=$(DATA_DIR) $(ARGS)
+	$(PYTHON) train.py paths.data_dir=$(DATA_DIR) $(ARGS)
 
 test: $(VENV)/installed
 	$(PYTHON) -m pytest $(ARGS)

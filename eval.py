@@ -5,6 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from mnistlab.cli import run
 from mnistlab.config import register_resolvers
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluate import evaluate
@@ -21,4 +22,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)  # Hydra's own errors (an unknown model=..., an unwritable run dir) as one line too

@@ -13,10 +13,20 @@ def run_dir_of(ckpt_path: str | None, new_run_dir: str) -> str:
     return new_run_dir
 
 
-def config_subdir_for(ckpt_path: str | None) -> str:
-    """Where Hydra saves the composed config: a resume keeps the original run's config intact."""
-    if ckpt_path:
-        return f".hydra/resume_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
+def existing_run_file(run_dir: Path) -> Path | None:
+    """A file showing that a run used ``run_dir``: a killed run leaves checkpoints but no metrics.json."""
+    taken = [run_dir / "metrics.json", *sorted((run_dir / "checkpoints").glob("*.ckpt"))]
+    return next((path for path in taken if path.exists()), None)
+
+
+def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str:
+    """Where Hydra saves the composed config: beside, never over, the config of a run already in the dir.
+
+    Hydra saves it before the run starts: a resume, or a command that train.py will refuse because the dir
+    holds a run, must leave that run's own config intact.
+    """
+    if ckpt_path or existing_run_file(Path(output_dir)):
+        return f".hydra/{'resume' if ckpt_path else 'refused'}_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
     return ".hydra"
 
 

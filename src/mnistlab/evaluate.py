@@ -4,19 +4,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.utils import get_class, instantiate
 from lightning import LightningModule
 from omegaconf import DictConfig, OmegaConf
 
+from mnistlab.checkpoints import load_checkpoint
 from mnistlab.errors import MnistlabError
 from mnistlab.results import print_test_results, write_json
 
 
 def load_run_config(ckpt_path: Path) -> DictConfig:
-    if not ckpt_path.is_file():
-        raise MnistlabError(f"ckpt_path={ckpt_path}: no such file; give the path of a .ckpt file")
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    checkpoint = load_checkpoint(ckpt_path)  # weights_only=True; a broken or unsafe file is one clear line
     if "run_config" not in checkpoint:
         raise MnistlabError(f"{ckpt_path} was not written by mnistlab's train.py (it has no run_config)")
     return OmegaConf.create(checkpoint["run_config"])
@@ -33,7 +31,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     model_class: type[LightningModule] = get_class(run_cfg.model._target_)
     model = model_class.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
     loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values()]
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     [test] = trainer.test(model, datamodule=datamodule, verbose=False)
 
     metrics = {

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from lightning import LightningModule
 from torch import Tensor, nn
-from torchmetrics import MaxMetric
+from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from mnistlab.errors import MnistlabError
@@ -21,6 +21,12 @@ OUTPUTS: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor, Tensor], 
     "logits": (lambda z: z, F.cross_entropy),
     "log_softmax": (lambda z: F.log_softmax(z, dim=1), F.nll_loss),
     "softmax": (lambda z: F.softmax(z, dim=1), lambda p, y: F.nll_loss(p.clamp_min(1e-12).log(), y)),
+}
+# Class probabilities from each kind of output, for the figures that show them.
+PROBABILITIES: dict[str, Callable[[Tensor], Tensor]] = {
+    "logits": lambda z: F.softmax(z, dim=1),
+    "log_softmax": torch.exp,
+    "softmax": lambda p: p,
 }
 # Schedulers whose length is the whole run: filled in from the trainer, which alone knows the step count.
 RUN_LENGTH_ARGS = ("total_steps", "T_max")
@@ -46,6 +52,7 @@ class ImageClassifier(LightningModule):
         self.class_names = list(class_names or range(num_classes))
         self.output_activation, self.loss_fn = OUTPUTS[output]
 
+        self.train_loss = MeanMetric()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -53,27 +60,55 @@ class ImageClassifier(LightningModule):
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # survives a resume, so val/acc_best stays the run's best
         self.test_per_class: list[float] = []
+        self._kept_steps: list[tuple[Tensor, Tensor, Tensor]] = []  # training steps not yet in the metrics
 
     def forward(self, x: Tensor) -> Tensor:
         return self.output_activation(self.net(x))
 
-    def _shared_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         out = self(x)
-        return self.loss_fn(out, y), out.argmax(dim=1), y
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss, preds, y = self._shared_step(batch)
-        self.train_acc(preds, y)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        loss = self.loss_fn(out, y)
+        # A step only keeps its tensors: one self.log and one metric update per step would cost more than a
+        # small net's whole step (docs/benchmarks.md). They are reduced on the device every log interval,
+        # which is also when Lightning writes step metrics to the logger.
+        self._kept_steps.append((loss.detach(), out.detach(), y))
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+            self.log("train/loss_step", self._reduce_kept_steps())
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        loss, preds, y = self._shared_step(batch)
-        self.val_acc(preds, y)
+    def _reduce_kept_steps(self) -> Tensor:
+        """Adds the kept steps to the epoch's train metrics; returns their mean loss."""
+        losses, outputs, labels = zip(*self._kept_steps)
+        self._kept_steps.clear()
+        loss = torch.stack(losses)
+        batch_sizes = torch.tensor([len(y) for y in labels], dtype=loss.dtype, device=loss.device)
+        self.train_loss.update(loss, weight=batch_sizes)
+        self.train_acc.update(torch.cat(outputs).argmax(dim=1), torch.cat(labels))
+        return (loss * batch_sizes).sum() / batch_sizes.sum()
+
+    def on_train_epoch_end(self) -> None:
+        if self._kept_steps:
+            self._reduce_kept_steps()
+        # Per epoch, like val/loss and val/acc, so that the two pairs compare on one chart.
+        self.log("train/loss", self.train_loss.compute())
+        self.log("train/acc", self.train_acc.compute())
+        self.train_loss.reset()
+        self.train_acc.reset()
+
+    def _evaluation_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        x, y = batch
+        out = self(x)
+        probs = PROBABILITIES[self.hparams.output](out)
+        # Returned to callbacks (confusion matrix, prediction figures): evaluation only, never in training.
+        return self.loss_fn(out, y), {"preds": probs.argmax(dim=1), "probs": probs}, y
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        loss, outputs, y = self._evaluation_step(batch)
+        self.val_acc(outputs["preds"], y)
         self.log("val/loss", loss, on_epoch=True, prog_bar=True)
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
+        return outputs
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:  # the sanity pass sees two batches of an untrained model
@@ -81,12 +116,13 @@ class ImageClassifier(LightningModule):
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute())
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        loss, preds, y = self._shared_step(batch)
-        self.test_acc(preds, y)
-        self.test_acc_per_class.update(preds, y)
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        loss, outputs, y = self._evaluation_step(batch)
+        self.test_acc(outputs["preds"], y)
+        self.test_acc_per_class.update(outputs["preds"], y)
         self.log("test/loss", loss, on_epoch=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
+        return outputs
 
     def on_test_epoch_end(self) -> None:
         self.test_per_class = self.test_acc_per_class.compute().tolist()
@@ -102,5 +138,13 @@ class ImageClassifier(LightningModule):
             return optimizer
         accepted = inspect.signature(self.scheduler_factory).parameters
         length = {arg: int(self.trainer.estimated_stepping_batches) for arg in RUN_LENGTH_ARGS if arg in accepted}
-        scheduler = self.scheduler_factory(optimizer, **length)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        try:
+            scheduler = self.scheduler_factory(optimizer, **length)
+        except ValueError as error:  # e.g. onecycle cycles a momentum that optimizer=gd does not have
+            raise MnistlabError(
+                f"the scheduler cannot drive this optimizer ({error}): "
+                "choose another scheduler=... or optimizer=..."
+            ) from error
+        # Named so that LearningRateMonitor's chart sits with the other train/ charts.
+        lr_scheduler = {"scheduler": scheduler, "interval": "step", "name": "train/lr"}
+        return {"optimizer": optimizer, "lr_scheduler": lr_scheduler}

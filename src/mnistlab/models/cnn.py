@@ -20,7 +20,7 @@ def conv_block(n_in: int, n_out: int) -> nn.Sequential:
 
 class CNN(ImageClassifier):
     def __init__(
-        self, channels: Sequence[int] = (32, 64), hidden_size: int = 128, dropout: float = 0.25, **base
+        self, channels: Sequence[int] = (32, 64, 128), hidden_size: int = 128, dropout: float = 0.25, **base
     ) -> None:
         super().__init__(**base)
         in_channels, height, width = self.hparams.input_shape

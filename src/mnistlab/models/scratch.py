@@ -18,12 +18,18 @@ class GradientDescent(torch.optim.Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 0.01) -> None:
         super().__init__(params, {"lr": lr})
 
-    def step(self, closure=None) -> None:
+    def step(self, closure=None) -> Tensor | None:
+        # Automatic optimization (every model but scratch) computes the loss and gradients in the closure.
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         with torch.no_grad():
             for group in self.param_groups:
                 for weight in group["params"]:
                     if weight.grad is not None:
                         weight -= group["lr"] * weight.grad
+        return loss
 
 
 class ScratchMLP(ImageClassifier):
@@ -52,4 +58,6 @@ class ScratchMLP(ImageClassifier):
         optimizer.zero_grad()
         self.manual_backward(loss)
         optimizer.step()
+        if (scheduler := self.lr_schedulers()) is not None:
+            scheduler.step()  # manual optimization: Lightning leaves the scheduler to us
         return loss
