@@ -1,5 +1,10 @@
 """Shared fixtures: small synthetic MNIST-format files and the real conf/, composed and shrunk."""
 
+import os
+
+# Tests start several train.py processes at once on a 2-core machine: one thread each beats oversubscription.
+# Set before torch is imported, so this process and every subprocess inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 import subprocess
 import sys
 from collections.abc import Callable
