@@ -1,4 +1,4 @@
-"""One training run, top to bottom: config -> datamodule -> model -> trainer -> fit -> test best -> results."""
+"""One training run, top to bottom: config, datamodule, model, trainer, fit, test best, results."""
 
 import time
 import warnings

@@ -66,7 +66,8 @@ class InMemoryDataModule(LightningDataModule):
         """The official training (``train=True``) or test set as (inputs, labels)."""
 
     def setup(self, stage: str | None = None) -> None:
-        # Loading is cheap but not free: the run flow calls setup early to fail fast, Lightning calls it again.
+        # Loading is cheap but not free: the run flow calls setup early to fail fast, Lightning calls it
+        # again.
         if self.train_set is None:
             inputs, labels = self.load_official_split(train=True)
             train_idx, val_idx = split_indices(len(labels), self.val_fraction, self.split_seed)

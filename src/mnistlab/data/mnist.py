@@ -64,7 +64,8 @@ class MNISTDataModule(InMemoryDataModule):
     def download_or_fail(self, missing: list[Path]) -> None:
         if not self.download:
             raise MnistlabError(
-                f"{missing[0]} is missing: put the {self.dataset_class.__name__} IDX files in {self.raw_folder} "
+                f"{missing[0]} is missing: put the {self.dataset_class.__name__} IDX files in "
+                f"{self.raw_folder} "
                 "or set data.data_dir=... to the folder that holds them (or data.download=true)"
             )
         try:
@@ -97,7 +98,9 @@ class MNISTDataModule(InMemoryDataModule):
         data = self.dataset_class(str(self.data_dir), train=train, download=False)
         return data.data.unsqueeze(1), data.targets.long()
 
-    def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
+    def on_after_batch_transfer(
+        self, batch: tuple[Tensor, Tensor], dataloader_idx: int
+    ) -> tuple[Tensor, Tensor]:
         images, labels = batch
         # uint8 travels to the device (4x less than float); scaling happens there, on the whole batch.
         images = images.to(torch.float32).div_(255)

@@ -19,7 +19,9 @@ class RingsDataModule(InMemoryDataModule):
     class_names = ("outer", "inner", "middle")
     input_shape = (2,)
 
-    def __init__(self, train_size: int = 20_000, test_size: int = 5_000, data_seed: int = 3, **split_and_batching):
+    def __init__(
+        self, train_size: int = 20_000, test_size: int = 5_000, data_seed: int = 3, **split_and_batching
+    ):
         super().__init__(**split_and_batching)
         self.train_size = train_size
         self.test_size = test_size

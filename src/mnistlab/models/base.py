@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from lightning import LightningModule
-from torch import Tensor, nn
+from torch import Tensor
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -79,7 +79,7 @@ class ImageClassifier(LightningModule):
 
     def _reduce_kept_steps(self) -> Tensor:
         """Adds the kept steps to the epoch's train metrics; returns their mean loss."""
-        losses, outputs, labels = zip(*self._kept_steps)
+        losses, outputs, labels = zip(*self._kept_steps, strict=False)
         self._kept_steps.clear()
         loss = torch.stack(losses)
         batch_sizes = torch.tensor([len(y) for y in labels], dtype=loss.dtype, device=loss.device)
@@ -132,12 +132,16 @@ class ImageClassifier(LightningModule):
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
-            raise MnistlabError("this model was built without an optimizer: instantiate it with optimizer=...")
+            raise MnistlabError(
+                "this model was built without an optimizer: instantiate it with optimizer=..."
+            )
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
         accepted = inspect.signature(self.scheduler_factory).parameters
-        length = {arg: int(self.trainer.estimated_stepping_batches) for arg in RUN_LENGTH_ARGS if arg in accepted}
+        length = {
+            arg: int(self.trainer.estimated_stepping_batches) for arg in RUN_LENGTH_ARGS if arg in accepted
+        }
         try:
             scheduler = self.scheduler_factory(optimizer, **length)
         except ValueError as error:  # e.g. onecycle cycles a momentum that optimizer=gd does not have

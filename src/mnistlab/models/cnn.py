@@ -1,5 +1,6 @@
 """A small convolutional net: two conv blocks, then a fully connected head."""
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -25,7 +26,7 @@ class CNN(ImageClassifier):
         super().__init__(**base)
         in_channels, height, width = self.hparams.input_shape
         widths = [in_channels, *channels]
-        blocks = [conv_block(n_in, n_out) for n_in, n_out in zip(widths, widths[1:])]
+        blocks = [conv_block(n_in, n_out) for n_in, n_out in itertools.pairwise(widths)]
         shrink = 2 ** len(channels)
         features = widths[-1] * math.prod((height // shrink, width // shrink))
         self.net = nn.Sequential(

@@ -42,7 +42,7 @@ class MLP(ImageClassifier):
 
         widths = [math.prod(self.hparams.input_shape), *hidden_sizes]
         layers: list[nn.Module] = [nn.Flatten()]
-        for n_in, n_out, activation in zip(widths, widths[1:], activations):
+        for n_in, n_out, activation in zip(widths, widths[1:], activations, strict=False):
             layers.append(nn.Linear(n_in, n_out))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(n_out))

@@ -1,5 +1,6 @@
 """Seed 003's network from raw tensors: ``x @ W + b``, ``clamp(0)``, gradient descent written by hand."""
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -40,13 +41,13 @@ class ScratchMLP(ImageClassifier):
         # Raw tensors with requires_grad, as in the tutorial; wrapping them as Parameters only registers
         # them, so that checkpoints and .to(device) see them.
         self.weights = nn.ParameterList(
-            torch.randn(n_in, n_out) * math.sqrt(2 / n_in) for n_in, n_out in zip(widths, widths[1:])
+            torch.randn(n_in, n_out) * math.sqrt(2 / n_in) for n_in, n_out in itertools.pairwise(widths)
         )
         self.biases = nn.ParameterList(torch.zeros(n_out) for n_out in widths[1:])
 
     def forward(self, x: Tensor) -> Tensor:
         h = x.flatten(1)
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=False)):
             h = h @ w + b
             if i < len(self.weights) - 1:
                 h = h.clamp(0)
