@@ -1,0 +1,541 @@
+"""Speed: the project's own training path against a plain PyTorch loop, alternating in one process.
+
+    python benchmarks/speed.py --data-dir ../shared/data [--quick] [--json PATH] [--trainer gpu]
+
+For each case the project side is a normal run: the real conf/ composed with Hydra's compose API, then
+``build_datamodule``, ``build_model`` and ``build_trainer`` as ``mnistlab.train.train`` calls them, with the
+default callbacks (checkpointing, progress bar) and TensorBoard logging on, writing to a temporary folder.
+The plain side is what one would write by hand: the same network, batch size, optimizer (and scheduler)
+and data as in-memory tensors, with train and validation loss/accuracy tracked per epoch, and no framework.
+The two sides take turns, so that a change in the machine's load hits both. Start-up is measured in fresh
+processes: to the composed config (``train.py --cfg job``), to the first training step, and the time to
+import torch, lightning and torchvision alone, for comparison.
+"""
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+from rich.console import Console
+from rich.table import Table
+from torch import Tensor
+
+from mnistlab.config import register_resolvers
+from mnistlab.data.augment import random_affine
+from mnistlab.results import write_json
+from mnistlab.train import build_datamodule, build_model, build_trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+# Starts the lines the start-up probe prints in a child train.py: the phase, then the wall-clock time.
+STARTUP_MARK = "mnistlab-benchmark-startup"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    description: str
+    overrides: tuple[str, ...]
+    target: float
+
+
+# Seed 004's net and recipe: 784-512-512-10, dropout 0.2, SGD 0.01, no augmentation.
+SEED004 = ("experiment=seed004",)
+# The default recipe (Adam, one-cycle) without the default random affine augmentation: the plain loop would
+# have to do the same work per batch (it does, if asked), and the point here is what the framework costs.
+DEFAULT_RECIPE = ("data/augment=none", "data.batch_size=128")
+SMALL_NET = ("model=mlp", "model.hidden_sizes=[64,128,64]", "model.batch_norm=true")
+CASES = (
+    Case("mlp", "784-512-512-10, SGD (seed 004), b128", (*SEED004, "data.batch_size=128"), 1.10),
+    Case("small", "784-64-128-64-10 + BN, Adam, b128", (*DEFAULT_RECIPE, *SMALL_NET), 1.40),
+    Case("cnn", "cnn 32-64 conv, fc 128, Adam, b128", (*DEFAULT_RECIPE, "model=cnn"), 1.10),
+    Case("mlp_b20", "784-512-512-10, SGD (seed 004), b20", (*SEED004, "data.batch_size=20"), 1.5),
+)
+STARTUP_TARGET_S = 2.0  # start-up to the first training step, beyond the time to import the libraries
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: per case, repetitions (each trains both sides) and epochs per training run."""
+
+    runs: dict[str, tuple[int, int]]
+    startup_runs: int
+
+
+# The cnn takes a minute an epoch on two CPU cores: fewer of its epochs, it is also the least noisy case.
+FULL = Plan(runs={"mlp": (5, 3), "small": (5, 4), "cnn": (3, 2), "mlp_b20": (5, 2)}, startup_runs=3)
+QUICK = Plan(runs={name: (1, 1) for name in ("mlp", "small", "cnn", "mlp_b20")}, startup_runs=1)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A composed run config and the environment variables Hydra sets while train.py's job runs."""
+
+    cfg: DictConfig
+    env: dict[str, str]
+
+
+def compose_job(data_dir: Path, output_dir: Path, overrides: list[str]) -> Job:
+    """The real conf/, composed as train.py composes it, writing into ``output_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"data.data_dir={data_dir}", *overrides], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # resolves ${hydra:...} in paths, as in a real run
+    env = {key: str(value) for key, value in cfg.hydra.job.env_set.items()}
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        del cfg.hydra
+    return Job(cfg, env)
+
+
+@contextmanager
+def environment(set_vars: dict[str, str], unset_vars: tuple[str, ...] = ()) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(set_vars)
+    for name in unset_vars:
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+# Set by `import lightning` (see conf/hydra/default.yaml). A plain script never imports Lightning, so its
+# loop runs without it; here both sides share one process, so the plain side removes it while it runs.
+SET_BY_LIGHTNING = ("PYTORCH_NVML_BASED_CUDA_CHECK",)
+
+
+class Clock:
+    """Wall-clock and CPU seconds of the laps between calls. CPU time is what this process itself spent:
+    on a machine shared with other jobs it moves much less than wall-clock time."""
+
+    def __init__(self) -> None:
+        self.last: tuple[float, float] | None = None
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def lap(self) -> None:
+        now = (time.perf_counter(), time.process_time())
+        if self.last is not None:
+            self.wall.append(now[0] - self.last[0])
+            self.cpu.append(now[1] - self.last[1])
+        self.last = now
+
+
+class EpochTimer(L.Callback):
+    """Times each training epoch from its start to the next one's (or the end of fit).
+
+    An epoch thus includes its validation, checkpointing and logging, as a user waits for them.
+    """
+
+    def __init__(self) -> None:
+        self.clock = Clock()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.clock.lap()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.clock.lap()
+
+
+def project_epochs(job: Job, epochs: int) -> Clock:
+    return project_run(job, epochs)[0]
+
+
+def project_run(job: Job, epochs: int) -> tuple[Clock, L.Trainer]:
+    """Train with the project's code path, as mnistlab.train.train does; times each epoch."""
+    cfg = job.cfg
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = epochs
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = build_datamodule(cfg)
+    model = build_model(cfg, datamodule)
+    trainer = build_trainer(cfg)
+    timer = EpochTimer()
+    trainer.callbacks.append(timer)  # observes only: two clock readings per epoch
+    with environment(job.env):
+        trainer.fit(model, datamodule=datamodule)
+    return timer.clock, trainer
+
+
+def plain_epochs(job: Job, epochs: int, device: torch.device) -> Clock:
+    """The same net, batches, optimizer and data, trained by hand; times each epoch."""
+    with environment({}, unset_vars=SET_BY_LIGHTNING):
+        return plain_loop(job.cfg, epochs, device)
+
+
+def plain_loop(cfg: DictConfig, epochs: int, device: torch.device) -> Clock:
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = build_datamodule(cfg)  # only to get the same images and the same train/val split
+    net = build_model(cfg, datamodule).net.to(device)  # a plain nn.Sequential: no Lightning inside
+    assert cfg.model.output == "logits", "the plain loop trains logits with cross-entropy"
+
+    augment = cfg.data.get("augment")  # if set, the same random affine per batch as the datamodule's
+
+    def normalised(images: Tensor) -> Tensor:
+        return (images - cfg.data.mean) / cfg.data.std
+
+    # Scaled (and normalised, unless augmenting comes first) once, up front, as a hand-written loop would.
+    x_train = datamodule.train_set.inputs.to(device).float() / 255
+    x_train = x_train if augment else normalised(x_train)
+    y_train = datamodule.train_set.labels.to(device)
+    x_val, y_val = (
+        normalised(datamodule.val_set.inputs.to(device).float() / 255),
+        datamodule.val_set.labels.to(device),
+    )
+    batch_size, eval_batch_size = cfg.data.batch_size, cfg.data.eval_batch_size
+    steps_per_epoch = -(-len(y_train) // batch_size)
+
+    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
+    scheduler = None
+    if cfg.get("scheduler"):
+        length = steps_per_epoch * epochs
+        scheduler = instantiate(cfg.scheduler)(optimizer, **scheduler_length(cfg.scheduler, length))
+
+    clock, history = Clock(), []
+    clock.lap()
+    for _ in range(epochs):
+        net.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        for idx in torch.randperm(len(y_train), device=device).split(batch_size):
+            x, y = x_train[idx], y_train[idx]
+            if augment:
+                x = normalised(random_affine(x, **augment))
+            out = net(x)
+            loss = F.cross_entropy(out, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (out.argmax(dim=1) == y).sum()
+        net.eval()
+        val_loss = torch.zeros((), device=device)
+        val_correct = torch.zeros((), device=device, dtype=torch.long)
+        with torch.no_grad():
+            for x, y in zip(x_val.split(eval_batch_size), y_val.split(eval_batch_size), strict=True):
+                out = net(x)
+                val_loss += F.cross_entropy(out, y, reduction="sum")
+                val_correct += (out.argmax(dim=1) == y).sum()
+        # What a hand-written loop prints at the end of an epoch; .item() also waits for a GPU to finish.
+        history.append(
+            {
+                "train_loss": loss_sum.item() / len(y_train),
+                "train_acc": correct.item() / len(y_train),
+                "val_loss": val_loss.item() / len(y_val),
+                "val_acc": val_correct.item() / len(y_val),
+            }
+        )
+        clock.lap()
+    return clock
+
+
+def scheduler_length(scheduler_cfg: DictConfig, steps: int) -> dict[str, int]:
+    # The same run-length arguments the LightningModule fills in from the trainer.
+    target = scheduler_cfg._target_
+    if target.endswith("OneCycleLR"):
+        return {"total_steps": steps}
+    if target.endswith("CosineAnnealingLR"):
+        return {"T_max": steps}
+    return {}
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning's info lines (GPU available, model summary...) would bury the results; bars stay on."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def plain_device(trainer_choice: str) -> torch.device:
+    use_gpu = trainer_choice == "gpu" or (trainer_choice == "default" and torch.cuda.is_available())
+    return torch.device("cuda" if use_gpu else "cpu")
+
+
+def measure_case(case: Case, args: argparse.Namespace, plan: Plan, workdir: Path) -> dict[str, Any]:
+    repetitions, epochs = plan.runs[case.name]
+    device = plain_device(args.trainer)
+    overrides = [*case.overrides, f"trainer={args.trainer}", *args.overrides]
+    project, plain = Clock(), Clock()
+    for rep in range(repetitions):
+        job = compose_job(args.data_dir, workdir / f"{case.name}-{rep}", overrides)
+        sides: list[tuple[Clock, Callable[[Job], Clock]]] = [
+            (project, lambda job: project_epochs(job, epochs)),
+            (plain, lambda job: plain_epochs(job, epochs, device)),
+        ]
+        for clock, train in sides if rep % 2 == 0 else reversed(sides):  # take turns at going first
+            laps = train(job)
+            clock.wall += laps.wall
+            clock.cpu += laps.cpu
+    project_s, plain_s = statistics.median(project.wall), statistics.median(plain.wall)
+    project_cpu_s, plain_cpu_s = statistics.median(project.cpu), statistics.median(plain.cpu)
+    return {
+        "project_s": round(project_s, 4),
+        "plain_s": round(plain_s, 4),
+        "ratio": round(project_s / plain_s, 3),
+        "target": case.target,
+        "project_cpu_s": round(project_cpu_s, 4),
+        "plain_cpu_s": round(plain_cpu_s, 4),
+        "cpu_ratio": round(project_cpu_s / plain_cpu_s, 3),
+        "description": case.description,
+        "epochs_measured": len(project.wall),
+        "project_epochs_s": [round(t, 3) for t in project.wall],
+        "plain_epochs_s": [round(t, 3) for t in plain.wall],
+    }
+
+
+def profile_case(case: Case, args: argparse.Namespace, plan: Plan, workdir: Path) -> dict[str, Any]:
+    """Where the project's epochs go, by Lightning's SimpleProfiler (which times every hook and loop step;
+    its actions nest), next to the plain loop's time for the same epochs."""
+    _, epochs = plan.runs[case.name]
+    overrides = [*case.overrides, f"trainer={args.trainer}", *args.overrides, "+trainer.profiler=simple"]
+    job = compose_job(args.data_dir, workdir / f"{case.name}-profile", overrides)
+    clock, trainer = project_run(job, epochs)
+    plain = plain_epochs(job, epochs, plain_device(args.trainer))
+    actions = {
+        name: {
+            "s_per_epoch": round(sum(durations) / epochs, 4),
+            "calls_per_epoch": round(len(durations) / epochs, 1),
+            "us_per_call": round(1e6 * sum(durations) / len(durations), 1),
+        }
+        for name, durations in trainer.profiler.recorded_durations.items()
+    }
+    return {
+        "project_s": round(statistics.median(clock.wall), 4),
+        "plain_s": round(statistics.median(plain.wall), 4),
+        "actions": dict(sorted(actions.items(), key=lambda item: -item[1]["s_per_epoch"])),
+    }
+
+
+def print_profile(name: str, profile: dict[str, Any], console: Console, top: int = 30) -> None:
+    seconds = f"project {profile['project_s']:.3f} s per epoch, plain loop {profile['plain_s']:.3f}"
+    table = Table(title=f"{name}: Lightning's SimpleProfiler; {seconds}")
+    for column in ("action (nested)", "s per epoch", "calls per epoch", "µs per call"):
+        table.add_column(column, justify="left" if column.startswith("action") else "right")
+    for action, stats in list(profile["actions"].items())[:top]:
+        table.add_row(
+            action,
+            f"{stats['s_per_epoch']:.4f}",
+            f"{stats['calls_per_epoch']:g}",
+            f"{stats['us_per_call']:.0f}",
+        )
+    console.print(table)
+
+
+class StartupProbe(L.Callback):
+    """Added to a child ``train.py`` run: prints the wall-clock time of each start-up phase, and exits at
+    the first training step (nothing after it is measured; the run dir is a temporary one)."""
+
+    def __init__(self) -> None:
+        self.mark("callbacks_built")  # the datamodule (data loaded) and the model exist by now
+
+    @staticmethod
+    def mark(phase: str) -> None:
+        print(f"{STARTUP_MARK} {phase} {time.time()}", flush=True)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.mark("fit_setup")
+
+    def on_sanity_check_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.mark("sanity_check_start")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.mark("train_start")
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, idx: int
+    ) -> None:
+        self.mark("first_step")
+        os._exit(0)
+
+
+def seconds_to_exit(command: list[str]) -> float:
+    started = time.time()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    return time.time() - started
+
+
+def startup_phases(data_dir: Path, run_dir: Path) -> dict[str, float]:
+    """Seconds from the start of a ``train.py`` process to each phase the probe marks."""
+    here = str(Path(__file__).parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+    command = [
+        sys.executable,
+        "train.py",
+        f"data.data_dir={data_dir}",
+        f"hydra.run.dir={run_dir}",
+        f"+callbacks.startup_probe._target_={Path(__file__).stem}.StartupProbe",
+    ]
+    started = time.time()
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    # Searched for anywhere: Lightning's TQDM bar shares stdout and leaves no newline before a mark.
+    marks = re.findall(rf"{STARTUP_MARK} (\w+) ([0-9.]+)", result.stdout)
+    phases = {phase: float(at) - started for phase, at in marks}
+    if "first_step" not in phases:
+        raise RuntimeError(
+            f"train.py stopped before its first step:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+        )
+    return phases
+
+
+def measure_startup(data_dir: Path, plan: Plan, workdir: Path) -> dict[str, Any]:
+    python = sys.executable
+    imports, config, runs = [], [], []
+    for run in range(plan.startup_runs):  # interleaved, like the cases
+        imports.append(seconds_to_exit([python, "-c", "import torch, lightning, torchvision"]))
+        config.append(seconds_to_exit([python, "train.py", "--cfg", "job", f"data.data_dir={data_dir}"]))
+        runs.append(startup_phases(data_dir, workdir / f"startup-{run}"))
+    phases = {phase: round(statistics.median(run[phase] for run in runs), 3) for phase in runs[0]}
+    import_s, first_step_s = statistics.median(imports), phases["first_step"]
+    return {
+        "import_s": round(import_s, 3),
+        "config_s": round(statistics.median(config), 3),
+        "first_step_s": first_step_s,
+        "beyond_imports_s": round(first_step_s - import_s, 3),
+        "target_beyond_imports_s": STARTUP_TARGET_S,
+        "phases_s": phases,
+    }
+
+
+def print_results(results: dict[str, Any], console: Console) -> None:
+    table = Table(title="Seconds per epoch (median): the project's train.py path vs a plain PyTorch loop")
+    for column in ("case", "net, recipe", "project s", "plain s", "ratio", "target", "met", "CPU-time ratio"):
+        table.add_column(column, justify="left" if column in ("case", "net, recipe") else "right")
+    for name, case in results["cases"].items():
+        table.add_row(
+            name,
+            case["description"],
+            f"{case['project_s']:.3f}",
+            f"{case['plain_s']:.3f}",
+            f"{case['ratio']:.2f}",
+            f"≤ {case['target']:.2f}",
+            "yes" if case["ratio"] <= case["target"] else "[red]no[/red]",
+            f"{case['cpu_ratio']:.2f}",
+        )
+    console.print(table)
+    if "startup" in results:
+        startup = results["startup"]
+        start_table = Table(title="Start-up: median seconds from process start")
+        start_table.add_column("to")
+        start_table.add_column("s", justify="right")
+        start_table.add_row("import torch, lightning, torchvision (alone)", f"{startup['import_s']:.2f}")
+        start_table.add_row("composed config (train.py --cfg job)", f"{startup['config_s']:.2f}")
+        for phase, seconds in startup["phases_s"].items():
+            start_table.add_row(f"train.py: {phase.replace('_', ' ')}", f"{seconds:.2f}")
+        met = startup["beyond_imports_s"] <= STARTUP_TARGET_S
+        start_table.add_row(
+            f"first step beyond imports (target ≤ {STARTUP_TARGET_S:.0f})",
+            f"{startup['beyond_imports_s']:.2f} {'yes' if met else '[red]no[/red]'}",
+        )
+        console.print(start_table)
+    machine = results["machine"]
+    console.print(
+        f"torch threads {machine['torch_threads']} of {machine['cpus']} CPUs, GPU {machine['cuda']}; "
+        f"load average {machine['load_before']} before, {machine['load_after']} after"
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument(
+        "--quick", action="store_true", help="one repetition of one epoch: checks that it runs"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--trainer", default="default", choices=["default", "cpu", "gpu"])
+    parser.add_argument(
+        "--cases", nargs="+", choices=[c.name for c in CASES], default=[c.name for c in CASES]
+    )
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurements")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: where each case's epoch goes, by Lightning's SimpleProfiler",
+    )
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads for both sides (default: torch's)")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="extra Hydra overrides for every case, e.g. trainer.enable_progress_bar=false",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    args.data_dir = args.data_dir.resolve()
+    plan = QUICK if args.quick else FULL
+    register_resolvers()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    console = Console(width=max(Console().width, 120))  # the table stays whole in logs
+    load_before = round(os.getloadavg()[0], 1)
+    results: dict[str, Any] = {"cases": {}}
+    with tempfile.TemporaryDirectory(prefix="mnistlab-speed-") as tmp, quiet_lightning():
+        workdir = Path(tmp)
+        if args.profile:
+            profiles = {
+                case.name: profile_case(case, args, plan, workdir)
+                for case in CASES
+                if case.name in args.cases
+            }
+            for name, profile in profiles.items():
+                print_profile(name, profile, console)
+            if args.json:
+                write_json(args.json, {"profile": profiles})
+            return {"profile": profiles}
+        for case in CASES:
+            if case.name in args.cases:
+                results["cases"][case.name] = measure_case(case, args, plan, workdir)
+        if not args.no_startup:
+            results["startup"] = measure_startup(args.data_dir, plan, workdir)
+            results["startup_s"] = results["startup"]["first_step_s"]
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        # Other jobs on the machine slow both sides; a high load average means noisier numbers.
+        "load_before": load_before,
+        "load_after": round(os.getloadavg()[0], 1),
+    }
+    results["command"] = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    print_results(results, console)
+    if args.json:
+        write_json(args.json, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()

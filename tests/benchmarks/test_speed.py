@@ -1,0 +1,57 @@
+"""benchmarks/speed.py --quick runs end to end on synthetic files and writes its JSON. No timing is asserted:
+speed targets live in the benchmark's own table (docs/benchmarks.md), never in a test."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, write_mnist
+
+CASES = ["mlp", "small", "cnn", "mlp_b20"]
+STARTUP_PHASES = ["callbacks_built", "fit_setup", "train_start", "first_step"]
+
+
+def run_quick_benchmark(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """The benchmark's JSON and printed output, run as documented on a small synthetic MNIST."""
+    data_dir = write_mnist(tmp_path / "data")
+    out = tmp_path / "results" / "speed.json"
+    command = [sys.executable, str(ROOT / "benchmarks/speed.py"), "--quick", "--json", str(out)]
+    result = subprocess.run(
+        [*command, "--data-dir", str(data_dir), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(out.read_text()), result.stdout
+
+
+def check_cases(results: dict[str, Any], printed: str, names: list[str]) -> None:
+    assert sorted(results["cases"]) == sorted(names)
+    for name, case in results["cases"].items():
+        assert case["project_s"] > 0 and case["plain_s"] > 0, name
+        assert case["ratio"] == pytest.approx(case["project_s"] / case["plain_s"], rel=1e-2), name
+        assert case["target"] > 1, name
+        assert name in printed  # the printed table has a row per case
+
+
+def test_quick_benchmark_of_two_cases_writes_their_seconds_and_ratios(tmp_path: Path):
+    results, printed = run_quick_benchmark(tmp_path, "--no-startup", "--cases", "small", "mlp_b20")
+    check_cases(results, printed, ["small", "mlp_b20"])
+    assert "startup_s" not in results
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_case_and_the_startup_times(tmp_path: Path):
+    results, printed = run_quick_benchmark(tmp_path)
+    check_cases(results, printed, CASES)
+    startup = results["startup"]
+    assert results["startup_s"] == startup["first_step_s"]
+    assert startup["import_s"] > 0 and startup["config_s"] > 0
+    # Each phase of the child train.py comes after the one before it; the last is its first step.
+    phases = [startup["phases_s"][phase] for phase in STARTUP_PHASES]
+    assert phases == sorted(phases) and phases[-1] == startup["first_step_s"]
