@@ -34,8 +34,9 @@ SHORT_RUN = [
     "optimizer=adam",
     "optimizer.lr=0.001",
     "scheduler=onecycle",
-    "trainer.max_epochs=2",
+    "trainer.max_epochs=3",
     "+trainer.limit_train_batches=2",
+    "callbacks.confusion_matrix.every_n_epochs=2",
 ]
 HPARAMS = {
     "dataset": "mnist",
@@ -46,7 +47,7 @@ HPARAMS = {
     "optimizer/lr": 1e-3,
     "scheduler": "onecycle",
     "data/batch_size": 32,
-    "trainer/max_epochs": 2,
+    "trainer/max_epochs": 3,
     "seed": 12345,
 }
 HPARAMS_METRICS = ["val/loss", "val/acc_best", "test/acc"]
@@ -109,14 +110,15 @@ def test_per_class_accuracy_scalars_match_metrics_json(finished_run):
 def test_learning_rate_is_logged_every_step(finished_run):
     run_dir, _ = finished_run
     steps = [event.step for event in read_events(run_dir / "tensorboard").Scalars("train/lr")]
-    assert len(steps) == 4  # 2 epochs of 2 batches
-    assert len(set(steps)) == 4
+    assert len(steps) == 6  # 3 epochs of 2 batches
+    assert len(set(steps)) == 6
 
 
-def test_figures_are_logged_each_validation_epoch_and_at_test(finished_run):
+def test_figures_are_logged_every_n_validation_epochs_the_last_and_at_test(finished_run):
     run_dir, _ = finished_run
     events = read_events(run_dir / "tensorboard")
-    assert len(events.Images("val/confusion_matrix")) == 2  # one per epoch, none for the sanity check
+    # every_n_epochs=2 in 3 epochs of 2 steps: after epoch 2 and after the last, not after epoch 1
+    assert [image.step for image in events.Images("val/confusion_matrix")] == [4, 6]
     for tag in ("test/confusion_matrix", "test/predictions", "test/mistakes"):
         [image] = events.Images(tag)
         assert image.encoded_image_string.startswith(b"\x89PNG")
