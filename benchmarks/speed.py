@@ -1,18 +1,22 @@
 """Speed: the project's own training path against a plain PyTorch loop, alternating in one process.
 
     python benchmarks/speed.py --data-dir ../shared/data [--quick] [--json PATH] [--trainer gpu]
+    python benchmarks/speed.py --profile --cases small         # where the project's epoch goes
+    python benchmarks/speed.py --cases small callbacks=none    # any Hydra overrides, for both sides
 
 For each case the project side is a normal run: the real conf/ composed with Hydra's compose API, then
 ``build_datamodule``, ``build_model`` and ``build_trainer`` as ``mnistlab.train.train`` calls them, with the
-default callbacks (checkpointing, progress bar) and TensorBoard logging on, writing to a temporary folder.
-The plain side is what one would write by hand: the same network, batch size, optimizer (and scheduler)
-and data as in-memory tensors, with train and validation loss/accuracy tracked per epoch, and no framework.
-The two sides take turns, so that a change in the machine's load hits both. Start-up is measured in fresh
-processes: to the composed config (``train.py --cfg job``), to the first training step, and the time to
-import torch, lightning and torchvision alone, for comparison.
+default callbacks (checkpoints, progress bar, figures) and TensorBoard logging on, writing to a temporary
+folder. The plain side is what one would write by hand: the same network, batch size, optimizer (and
+scheduler) and data as in-memory tensors, with train and validation loss/accuracy tracked per epoch, and no
+framework. The two sides take turns, so that a change in the machine's load hits both. Start-up is measured
+in fresh processes: to the composed config (``train.py --cfg job``), to each phase up to the first training
+step of ``train.py``, and the time to import torch, lightning and torchvision alone, for comparison.
+Results: docs/benchmarks.md.
 """
 
 import argparse
+import logging
 import os
 import re
 import statistics
@@ -36,7 +40,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
-from torch import Tensor
 
 from mnistlab.config import register_resolvers
 from mnistlab.data.augment import random_affine
@@ -81,7 +84,7 @@ class Plan:
 
 
 # The cnn takes a minute an epoch on two CPU cores: fewer of its epochs, it is also the least noisy case.
-FULL = Plan(runs={"mlp": (5, 3), "small": (5, 4), "cnn": (3, 2), "mlp_b20": (5, 2)}, startup_runs=3)
+FULL = Plan(runs={"mlp": (5, 3), "small": (5, 4), "cnn": (3, 2), "mlp_b20": (5, 2)}, startup_runs=5)
 QUICK = Plan(runs={name: (1, 1) for name in ("mlp", "small", "cnn", "mlp_b20")}, startup_runs=1)
 
 
@@ -125,8 +128,8 @@ SET_BY_LIGHTNING = ("PYTORCH_NVML_BASED_CUDA_CHECK",)
 
 
 class Clock:
-    """Wall-clock and CPU seconds of the laps between calls. CPU time is what this process itself spent:
-    on a machine shared with other jobs it moves much less than wall-clock time."""
+    """Wall-clock and CPU seconds of the laps between calls. CPU time counts what this process ran, not
+    its waits for a core that another job held; with two threads it counts both."""
 
     def __init__(self) -> None:
         self.last: tuple[float, float] | None = None
@@ -190,18 +193,9 @@ def plain_loop(cfg: DictConfig, epochs: int, device: torch.device) -> Clock:
     assert cfg.model.output == "logits", "the plain loop trains logits with cross-entropy"
 
     augment = cfg.data.get("augment")  # if set, the same random affine per batch as the datamodule's
-
-    def normalised(images: Tensor) -> Tensor:
-        return (images - cfg.data.mean) / cfg.data.std
-
-    # Scaled (and normalised, unless augmenting comes first) once, up front, as a hand-written loop would.
-    x_train = datamodule.train_set.inputs.to(device).float() / 255
-    x_train = x_train if augment else normalised(x_train)
-    y_train = datamodule.train_set.labels.to(device)
-    x_val, y_val = (
-        normalised(datamodule.val_set.inputs.to(device).float() / 255),
-        datamodule.val_set.labels.to(device),
-    )
+    # Normalised once, up front, as a hand-written loop would: the datamodule has done just that.
+    x_train, y_train = datamodule.train_set.inputs.to(device), datamodule.train_set.labels.to(device)
+    x_val, y_val = datamodule.val_set.inputs.to(device), datamodule.val_set.labels.to(device)
     batch_size, eval_batch_size = cfg.data.batch_size, cfg.data.eval_batch_size
     steps_per_epoch = -(-len(y_train) // batch_size)
 
@@ -220,7 +214,7 @@ def plain_loop(cfg: DictConfig, epochs: int, device: torch.device) -> Clock:
         for idx in torch.randperm(len(y_train), device=device).split(batch_size):
             x, y = x_train[idx], y_train[idx]
             if augment:
-                x = normalised(random_affine(x, **augment))
+                x = random_affine(x, **augment, background=datamodule.background)
             out = net(x)
             loss = F.cross_entropy(out, y)
             optimizer.zero_grad(set_to_none=True)
@@ -264,8 +258,6 @@ def scheduler_length(scheduler_cfg: DictConfig, steps: int) -> dict[str, int]:
 @contextmanager
 def quiet_lightning() -> Iterator[None]:
     """Lightning's info lines (GPU available, model summary...) would bury the results; bars stay on."""
-    import logging
-
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:

@@ -23,6 +23,11 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
+def pixels(images: torch.Tensor, dm: MNISTDataModule) -> torch.Tensor:
+    """The file's bytes back from the datamodule's normalised floats."""
+    return (images * dm.std + dm.mean).mul_(255).round_().to(torch.uint8)
+
+
 def rows(images: torch.Tensor) -> list[bytes]:
     """One hashable key per image, so that sets of images can be compared."""
     return [image.numpy().tobytes() for image in images.reshape(len(images), -1)]
@@ -35,7 +40,7 @@ def test_validation_is_a_disjoint_fraction_of_the_training_file(compose_cfg, tmp
 
     n_val = round(n_train * val_fraction)
     assert (len(dm.train_set), len(dm.val_set)) == (n_train - n_val, n_val)
-    train_rows, val_rows = rows(dm.train_set.inputs), rows(dm.val_set.inputs)
+    train_rows, val_rows = rows(pixels(dm.train_set.inputs, dm)), rows(pixels(dm.val_set.inputs, dm))
     assert not set(train_rows) & set(val_rows)
     file_images = torch.from_numpy(read_idx(data_dir / "MNIST/raw/train-images-idx3-ubyte").copy())
     assert Counter(train_rows + val_rows) == Counter(rows(file_images))
@@ -43,7 +48,7 @@ def test_validation_is_a_disjoint_fraction_of_the_training_file(compose_cfg, tmp
     file_labels = read_idx(data_dir / "MNIST/raw/train-labels-idx1-ubyte").tolist()
     label_of = dict(zip(rows(file_images), file_labels, strict=True))
     for split in (dm.train_set, dm.val_set):
-        assert [label_of[key] for key in rows(split.inputs)] == split.labels.tolist()
+        assert [label_of[key] for key in rows(pixels(split.inputs, dm))] == split.labels.tolist()
 
 
 def test_split_is_the_same_for_every_global_seed(compose_cfg):
@@ -62,28 +67,38 @@ def test_test_set_is_the_t10k_file_untouched(compose_cfg, mnist_dir):
     dm.setup("test")
     raw = mnist_dir / "MNIST" / "raw"
     assert dm.test_set.inputs.shape == (N_TEST, 1, 28, 28)
-    assert np.array_equal(dm.test_set.inputs.squeeze(1).numpy(), read_idx(raw / "t10k-images-idx3-ubyte"))
+    assert np.array_equal(
+        pixels(dm.test_set.inputs, dm).squeeze(1).numpy(), read_idx(raw / "t10k-images-idx3-ubyte")
+    )
     assert np.array_equal(dm.test_set.labels.numpy(), read_idx(raw / "t10k-labels-idx1-ubyte"))
     assert not set(rows(dm.test_set.inputs)) & set(rows(dm.train_set.inputs) + rows(dm.val_set.inputs))
 
 
-def test_train_batches_have_the_configured_shape_dtype_and_normalisation(compose_cfg):
-    dm = build_datamodule(compose_cfg("data.batch_size=32", "data.mean=0.5", "data.std=0.25"))
+def test_images_are_normalised_once_with_the_configured_mean_and_std(compose_cfg, mnist_dir):
+    dm = build_datamodule(compose_cfg("data.mean=0.5", "data.std=0.25"))
+    dm.setup("test")
+    file_pixels = torch.from_numpy(read_idx(mnist_dir / "MNIST/raw/t10k-images-idx3-ubyte").copy())
+    expected = (file_pixels.double().unsqueeze(1) / 255 - 0.5) / 0.25
+    assert dm.test_set.inputs.dtype == torch.float32
+    assert torch.allclose(dm.test_set.inputs.double(), expected, atol=1e-6)
+
+
+def test_train_batches_have_the_configured_size_and_come_from_the_training_split(compose_cfg):
+    dm = build_datamodule(compose_cfg("data.batch_size=32"))
     batches = list(dm.train_dataloader())
 
     n_train = len(dm.train_set)
     assert [len(labels) for _, labels in batches] == [32] * (n_train // 32) + [n_train % 32]
     images, labels = batches[0]
-    assert (images.dtype, images.shape[1:], labels.dtype) == (torch.uint8, (1, 28, 28), torch.int64)
-    normalised, same_labels = dm.on_after_batch_transfer((images, labels), 0)
-    assert normalised.dtype == torch.float32
-    assert torch.allclose(normalised.double(), (images.double() / 255 - 0.5) / 0.25, atol=1e-5)
-    assert torch.equal(same_labels, labels)
+    assert (images.dtype, images.shape[1:], labels.dtype) == (torch.float32, (1, 28, 28), torch.int64)
+    assert set(rows(images)) <= set(rows(dm.train_set.inputs))
+    # Without augmentation the batch reaches the model as it left the dataset.
+    assert dm.on_after_batch_transfer((images, labels), 0) == (images, labels)
 
 
 def test_data_own_mean_and_std_normalise_to_zero_mean_unit_std(compose_cfg):
-    pixels = build_datamodule(compose_cfg()).train_set.inputs.double() / 255
-    mean, std = pixels.mean().item(), pixels.std().item()
+    unit = build_datamodule(compose_cfg("data.mean=0", "data.std=1")).train_set.inputs.double()
+    mean, std = unit.mean().item(), unit.std().item()
     dm = build_datamodule(compose_cfg(f"data.mean={mean}", f"data.std={std}"))
     normalised = torch.cat([dm.on_after_batch_transfer(batch, 0)[0] for batch in dm.train_dataloader()])
     assert normalised.mean().item() == pytest.approx(0, abs=1e-4)

@@ -1,4 +1,4 @@
-"""``val/confusion_matrix`` every few validation epochs and at the last, ``test/confusion_matrix`` after testing."""
+"""``val/confusion_matrix`` every few validation epochs and at the last; ``test/confusion_matrix`` at test."""
 
 import warnings
 from typing import Any

@@ -7,10 +7,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def random_affine(images: Tensor, max_rotation: float, max_shift: float, max_scale: float) -> Tensor:
+def random_affine(
+    images: Tensor, max_rotation: float, max_shift: float, max_scale: float, background: float = 0.0
+) -> Tensor:
     """Rotate (degrees), shift (fraction of the image) and scale each image by its own random amount.
 
-    ``images`` are floats with a zero background: areas moved in from outside the frame are zeros.
+    Areas moved in from outside the frame take the value ``background`` (that of a blank pixel).
     """
     n, device = images.shape[0], images.device
 
@@ -25,4 +27,5 @@ def random_affine(images: Tensor, max_rotation: float, max_shift: float, max_sca
         [torch.stack([cos, -sin, shift[:, 0]], dim=1), torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1
     )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, align_corners=False)
+    # grid_sample pads with zeros: shifting the background to zero first pads with the background.
+    return F.grid_sample(images - background, grid, align_corners=False).add_(background)

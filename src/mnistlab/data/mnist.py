@@ -16,7 +16,8 @@ IMAGE_SIZE = (28, 28)
 
 
 class MNISTDataModule(InMemoryDataModule):
-    """28x28 grey images as uint8 in memory; each batch is scaled and normalised whole on its device."""
+    """28x28 grey images, normalised once when loaded and held in memory as float32 (220 MB for MNIST's
+    70,000): a training batch is then one indexing operation, as in a hand-written loop."""
 
     input_shape = (1, *IMAGE_SIZE)
 
@@ -96,19 +97,20 @@ class MNISTDataModule(InMemoryDataModule):
     def load_official_split(self, train: bool) -> tuple[Tensor, Tensor]:
         self.check_files(train)
         data = self.dataset_class(str(self.data_dir), train=train, download=False)
-        return data.data.unsqueeze(1), data.targets.long()
+        images = data.data.unsqueeze(1).to(torch.float32).div_(255)
+        return images.sub_(self.mean).div_(self.std), data.targets.long()
+
+    @property
+    def background(self) -> float:
+        """A blank (zero) pixel, normalised."""
+        return -self.mean / self.std
 
     def on_after_batch_transfer(
         self, batch: tuple[Tensor, Tensor], dataloader_idx: int
     ) -> tuple[Tensor, Tensor]:
-        images, labels = batch
-        # uint8 travels to the device (4x less than float); scaling happens there, on the whole batch.
-        images = images.to(torch.float32)
         # Not while overfitting (debug=overfit): those few batches must be the same every epoch.
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
         if self.augment and self.trainer is not None and self.trainer.training and not overfitting:
-            images = random_affine(images.div_(255), **self.augment)  # on [0, 1]: the background is still 0
-            return images.sub_(self.mean).div_(self.std), labels
-        # (x / 255 - mean) / std as x * a - b: three passes over the batch, not four. Each costs a small net
-        # a few percent of its step (docs/benchmarks.md).
-        return images.mul_(1 / (255 * self.std)).sub_(self.mean / self.std), labels
+            images, labels = batch
+            return random_affine(images, **self.augment, background=self.background), labels
+        return batch

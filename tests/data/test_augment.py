@@ -1,0 +1,43 @@
+"""Random affine augmentation of normalised batches: blank areas stay blank; it equals augmenting first."""
+
+import torch
+from test_mnist import FAST_FIT, record_training_batches, rows
+
+from mnistlab.data.augment import random_affine
+
+AFFINE = {"max_rotation": 15.0, "max_shift": 0.1, "max_scale": 0.1}
+MEAN, STD = 0.1307, 0.3081
+
+
+def digits(n: int = 16) -> torch.Tensor:
+    """Pixels in [0, 1] on a zero background, with a bright square off-centre."""
+    images = torch.zeros(n, 1, 28, 28)
+    images[:, :, 6:18, 9:20] = torch.rand(n, 1, 12, 11)
+    return images
+
+
+def test_a_blank_image_stays_blank_in_normalised_space():
+    blank = torch.full((8, 1, 28, 28), -MEAN / STD)
+    torch.manual_seed(0)
+    out = random_affine(blank, **AFFINE, background=-MEAN / STD)
+    assert torch.allclose(out, blank, atol=1e-6)
+
+
+def test_augmenting_normalised_images_equals_normalising_augmented_ones():
+    images = digits()
+    torch.manual_seed(1)
+    augmented_first = (random_affine(images, **AFFINE) - MEAN) / STD
+    torch.manual_seed(1)
+    normalised_first = random_affine((images - MEAN) / STD, **AFFINE, background=-MEAN / STD)
+    assert torch.allclose(normalised_first, augmented_first, atol=1e-5)
+    assert not torch.allclose(normalised_first, (images - MEAN) / STD, atol=1e-2)  # it did move them
+
+
+def test_training_batches_are_augmented_and_validation_left_alone(compose_cfg):
+    fit = [override for override in FAST_FIT if override != "data/augment=none"]
+    recorder, dm = record_training_batches(compose_cfg(*fit, "data/augment=affine", "trainer.max_epochs=1"))
+    seen = recorder.epochs[0]
+    assert len(seen) == len(dm.train_set)
+    assert not set(seen) & set(rows(dm.train_set.inputs))  # every training image distorted
+    images, labels = next(iter(dm.val_dataloader()))
+    assert dm.on_after_batch_transfer((images, labels), 0)[0] is images
