@@ -41,7 +41,7 @@ def reporting_interruptions(trainer: Trainer, output_dir: Path, seed: int, start
 
 def interrupted(trainer: Trainer, output_dir: Path, cause: str, seed: int, started: float) -> RunInterrupted:
     checkpoint = trainer.checkpoint_callback
-    last = Path(checkpoint.last_model_path) if checkpoint and checkpoint.last_model_path else None
+    last = output_dir / "checkpoints" / "last.ckpt"  # conf/callbacks/default.yaml's last_checkpoint
     last_epoch = saved_epoch(last)
     best = checkpoint.best_model_path if checkpoint else ""
     metrics: dict[str, Any] = {
