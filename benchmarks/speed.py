@@ -9,7 +9,10 @@ For each case the project side is a normal run: the real conf/ composed with Hyd
 default callbacks (checkpoints, progress bar, figures) and TensorBoard logging on, writing to a temporary
 folder. The plain side is what one would write by hand: the same network, batch size, optimizer (and
 scheduler) and data as in-memory tensors, with train and validation loss/accuracy tracked per epoch, and no
-framework. The two sides take turns, so that a change in the machine's load hits both. Start-up is measured
+framework. A third side, "Lightning alone", is the least Lightning can do: the same datamodule, net, optimizer
+and scheduler in a LightningModule with nothing but a training and validation step, in a Trainer with no
+callbacks, logger or progress bar; it tells what Lightning itself costs from what the project adds.
+The sides take turns, so that a change in the machine's load hits all of them. Start-up is measured
 in fresh processes: to the composed config (``train.py --cfg job``), to each phase up to the first training
 step of ``train.py``, and the time to import torch, lightning and torchvision alone, for comparison.
 Results: docs/benchmarks.md.
@@ -40,6 +43,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from rich.console import Console
 from rich.table import Table
+from torch import Tensor
 
 from mnistlab.config import register_resolvers
 from mnistlab.data.augment import random_affine
@@ -186,6 +190,50 @@ def plain_epochs(job: Job, epochs: int, device: torch.device) -> Clock:
         return plain_loop(job.cfg, epochs, device)
 
 
+class LightningAlone(L.LightningModule):
+    """The project's net, loss, optimizer and scheduler, and nothing else: no metrics, no logging."""
+
+    def __init__(self, project_model: L.LightningModule) -> None:
+        super().__init__()
+        self.net = project_model.net
+        self.project_model = [project_model]  # a list hides it from nn.Module: only configure_optimizers
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        return F.cross_entropy(self.net(x), y)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        return F.cross_entropy(self.net(x), y)
+
+    def configure_optimizers(self) -> Any:
+        [project_model] = self.project_model
+        project_model.trainer = self.trainer  # it sizes a one-cycle schedule from the trainer's step count
+        return project_model.configure_optimizers()
+
+
+def lightning_alone_epochs(job: Job, epochs: int) -> Clock:
+    cfg = job.cfg
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = build_datamodule(cfg)
+    model = LightningAlone(build_model(cfg, datamodule))
+    timer = EpochTimer()
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        max_epochs=epochs,
+        num_sanity_val_steps=0,
+        callbacks=[timer],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with environment(job.env):  # conf/hydra's environment, as for the project: see SET_BY_LIGHTNING
+        trainer.fit(model, datamodule=datamodule)
+    return timer.clock
+
+
 def plain_loop(cfg: DictConfig, epochs: int, device: torch.device) -> Clock:
     L.seed_everything(cfg.seed, verbose=False)
     datamodule = build_datamodule(cfg)  # only to get the same images and the same train/val split
@@ -278,30 +326,33 @@ def measure_case(case: Case, args: argparse.Namespace, plan: Plan, workdir: Path
     repetitions, epochs = plan.runs[case.name]
     device = plain_device(args.trainer)
     overrides = [*case.overrides, f"trainer={args.trainer}", *args.overrides]
-    project, plain = Clock(), Clock()
+    project, alone, plain = Clock(), Clock(), Clock()
     for rep in range(repetitions):
         job = compose_job(args.data_dir, workdir / f"{case.name}-{rep}", overrides)
         sides: list[tuple[Clock, Callable[[Job], Clock]]] = [
             (project, lambda job: project_epochs(job, epochs)),
+            (alone, lambda job: lightning_alone_epochs(job, epochs)),
             (plain, lambda job: plain_epochs(job, epochs, device)),
         ]
         for clock, train in sides if rep % 2 == 0 else reversed(sides):  # take turns at going first
             laps = train(job)
             clock.wall += laps.wall
             clock.cpu += laps.cpu
-    project_s, plain_s = statistics.median(project.wall), statistics.median(plain.wall)
+    project_s, alone_s, plain_s = (statistics.median(clock.wall) for clock in (project, alone, plain))
     project_cpu_s, plain_cpu_s = statistics.median(project.cpu), statistics.median(plain.cpu)
     return {
         "project_s": round(project_s, 4),
         "plain_s": round(plain_s, 4),
         "ratio": round(project_s / plain_s, 3),
         "target": case.target,
-        "project_cpu_s": round(project_cpu_s, 4),
-        "plain_cpu_s": round(plain_cpu_s, 4),
+        "lightning_alone_s": round(alone_s, 4),
+        "lightning_alone_ratio": round(alone_s / plain_s, 3),
+        "project_over_lightning_alone": round(project_s / alone_s, 3),
         "cpu_ratio": round(project_cpu_s / plain_cpu_s, 3),
         "description": case.description,
         "epochs_measured": len(project.wall),
         "project_epochs_s": [round(t, 3) for t in project.wall],
+        "lightning_alone_epochs_s": [round(t, 3) for t in alone.wall],
         "plain_epochs_s": [round(t, 3) for t in plain.wall],
     }
 
@@ -420,19 +471,21 @@ def measure_startup(data_dir: Path, plan: Plan, workdir: Path) -> dict[str, Any]
 
 
 def print_results(results: dict[str, Any], console: Console) -> None:
-    table = Table(title="Seconds per epoch (median): the project's train.py path vs a plain PyTorch loop")
-    for column in ("case", "net, recipe", "project s", "plain s", "ratio", "target", "met", "CPU-time ratio"):
+    table = Table(title="Seconds per epoch (median): the project's train.py, Lightning alone, a plain loop")
+    columns = ("case", "net, recipe", "project s", "Lightning alone s", "plain s", "ratio", "target", "met")
+    for column in (*columns, "Lightning alone / plain"):
         table.add_column(column, justify="left" if column in ("case", "net, recipe") else "right")
     for name, case in results["cases"].items():
         table.add_row(
             name,
             case["description"],
             f"{case['project_s']:.3f}",
+            f"{case['lightning_alone_s']:.3f}",
             f"{case['plain_s']:.3f}",
             f"{case['ratio']:.2f}",
             f"≤ {case['target']:.2f}",
             "yes" if case["ratio"] <= case["target"] else "[red]no[/red]",
-            f"{case['cpu_ratio']:.2f}",
+            f"{case['lightning_alone_ratio']:.2f}",
         )
     console.print(table)
     if "startup" in results:
