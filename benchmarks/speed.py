@@ -72,8 +72,8 @@ DEFAULT_RECIPE = ("data/augment=none", "data.batch_size=128")
 SMALL_NET = ("model=mlp", "model.hidden_sizes=[64,128,64]", "model.batch_norm=true")
 CASES = (
     Case("mlp", "784-512-512-10, SGD (seed 004), b128", (*SEED004, "data.batch_size=128"), 1.10),
-    Case("small", "784-64-128-64-10 + BN, Adam, b128", (*DEFAULT_RECIPE, *SMALL_NET), 1.40),
-    Case("cnn", "cnn 32-64 conv, fc 128, Adam, b128", (*DEFAULT_RECIPE, "model=cnn"), 1.10),
+    Case("small", "784-64-128-64-10 + BN, AdamW, b128", (*DEFAULT_RECIPE, *SMALL_NET), 1.40),
+    Case("cnn", "cnn 3 conv blocks 32-64-128, AdamW, b128", (*DEFAULT_RECIPE, "model=cnn"), 1.10),
     Case("mlp_b20", "784-512-512-10, SGD (seed 004), b20", (*SEED004, "data.batch_size=20"), 1.5),
 )
 STARTUP_TARGET_S = 2.0  # start-up to the first training step, beyond the time to import the libraries
