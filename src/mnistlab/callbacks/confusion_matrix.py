@@ -1,4 +1,4 @@
-"""``val/confusion_matrix`` every few validation epochs and at the last; ``test/confusion_matrix`` at test."""
+"""``val/confusion_matrix`` every few validation epochs; ``test/confusion_matrix`` at every test."""
 
 import warnings
 from typing import Any
@@ -16,7 +16,8 @@ class ConfusionMatrixFigure(Callback):
     """Counts (true class, predicted class) pairs on the device during evaluation, then draws them once.
 
     Drawing takes matplotlib about 0.2 s on a CPU (a hundred numbers to render), a third of a small MLP's
-    epoch: during training the validation matrix is drawn every ``every_n_epochs`` epochs and at the last.
+    epoch: during training the validation matrix is drawn every ``every_n_epochs`` epochs. The test matrix,
+    of the best checkpoint, is drawn at the end of every run.
     """
 
     def __init__(self, every_n_epochs: int = 1) -> None:
@@ -26,9 +27,7 @@ class ConfusionMatrixFigure(Callback):
     def _draws_this_validation(self, trainer: Trainer) -> bool:
         if trainer.state.fn != TrainerFn.FITTING:  # trainer.validate(): the one validation there is
             return True
-        epochs_done = trainer.current_epoch + 1
-        last = trainer.max_epochs is not None and 0 < trainer.max_epochs <= epochs_done
-        return last or trainer.should_stop or epochs_done % self.every_n_epochs == 0
+        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
 
     def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
         self.matrix = None
