@@ -69,8 +69,8 @@ RULES = (
     Rule("model.channels", "a list of whole numbers >= 1, e.g. [32, 64]", sizes),
     Rule("model.hidden_size", "a whole number >= 1", at_least(1)),
     Rule("model.output", f"one of {', '.join(OUTPUTS)}", lambda v: v in OUTPUTS),
-    Rule("callbacks.confusion_matrix.every_n_epochs", "a whole number >= 1", at_least(1)),
     Rule("model.init_std", "null or a number > 0", lambda v: v is None or (is_number(v) and v > 0)),
+    Rule("callbacks.confusion_matrix.every_n_epochs", "a whole number >= 1", at_least(1)),
 )
 
 
