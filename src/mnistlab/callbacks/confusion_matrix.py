@@ -6,7 +6,6 @@ from typing import Any
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.figure import Figure
-from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from mnistlab.callbacks.tensorboard import short_labels, tensorboard_writer
@@ -35,10 +34,6 @@ class ConfusionMatrixFigure(Callback):
             num_classes = pl_module.hparams.num_classes
             self.matrix = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
 
-    def _update(self, outputs: Any, batch: tuple[Tensor, Tensor]) -> None:
-        if self.matrix is not None:
-            self.matrix.update(outputs["preds"], batch[1])
-
     def _log(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         writer = tensorboard_writer(trainer)
         if self.matrix is None or writer is None:
@@ -58,7 +53,8 @@ class ConfusionMatrixFigure(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        self._update(outputs, batch)
+        if self.matrix is not None:
+            self.matrix.update(outputs["preds"], batch[1])
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._log(trainer, pl_module, "val")
@@ -66,16 +62,7 @@ class ConfusionMatrixFigure(Callback):
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start(trainer, pl_module)
 
-    def on_test_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        self._update(outputs, batch)
+    on_test_batch_end = on_validation_batch_end  # counting is the same in both stages
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._log(trainer, pl_module, "test")
