@@ -152,8 +152,21 @@ def test_hydra_run_dir_of_a_resume_is_the_checkpoints_run_dir(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.gpu
+@pytest.mark.filterwarnings("ignore:Synchronization debug mode is a prototype")
 def test_gpu_trainer_places_the_data_on_the_device(compose_cfg):
     cfg = compose_cfg("trainer=gpu", "model=mlp", "+trainer.fast_dev_run=1")
     datamodule = build_datamodule(cfg)
+    cpu_order = next(iter(datamodule.train_dataloader().sampler))
     build_trainer(cfg).fit(build_model(cfg, datamodule), datamodule=datamodule)
     assert datamodule.train_set.inputs.device.type == "cuda"
+    # The batch indices live there too (no copy and wait per step), in the order the CPU would draw.
+    gpu_order = next(iter(datamodule.train_dataloader().sampler))
+    assert gpu_order.device.type == "cuda"
+    assert torch.equal(gpu_order.cpu(), cpu_order)
+    batches = iter(datamodule.train_dataloader())
+    assert next(batches)[0].device.type == "cuda"  # the epoch's one copy of the order to the GPU
+    torch.cuda.set_sync_debug_mode("error")  # any later wait for the GPU raises
+    try:
+        next(batches)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -86,10 +86,11 @@ class InMemoryDataModule(LightningDataModule):
 
     def _loader(self, tensors: TensorPairs | None, batch_size: int, shuffle: bool) -> DataLoader:
         assert tensors is not None, "setup() must run before the dataloaders are asked for"
+        device = tensors.inputs.device
         if shuffle:
-            batches = IndexBatches(len(tensors), batch_size, shuffle, self.shuffle_seed)
+            batches = IndexBatches(len(tensors), batch_size, shuffle, self.shuffle_seed, device)
         else:
-            batches = SequentialIndexBatches(len(tensors), batch_size)
+            batches = SequentialIndexBatches(len(tensors), batch_size, device)
         # Its own generator: making an iterator draws a (workerless, unused) seed from it instead of from the
         # global RNG, which dropout and augmentation use and a resumed run must find as the first run left it.
         return DataLoader(tensors, sampler=batches, batch_size=None, generator=torch.Generator())
