@@ -52,6 +52,9 @@ RULES = (
     Rule("optimizer.lr", "a number > 0", lambda v: is_number(v) and v > 0),
     Rule("optimizer.weight_decay", "a number >= 0", lambda v: is_number(v) and v >= 0),
     Rule("optimizer.momentum", "a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
+    Rule(
+        "optimizer.foreach", "true, false or null (torch chooses)", lambda v: v is None or isinstance(v, bool)
+    ),
     Rule("data.batch_size", "a whole number >= 1", at_least(1)),
     Rule("data.eval_batch_size", "a whole number >= 1", at_least(1)),
     Rule("data.val_fraction", "a number strictly between 0 and 1", lambda v: is_number(v) and 0 < v < 1),

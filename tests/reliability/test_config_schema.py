@@ -33,6 +33,7 @@ BAD = [  # override, the value as the message shows it, what the message says is
     ("model.activations=[relu,swish]", "['relu', 'swish']", NAMES),
     ("seed=-1", "-1", "a whole number from 0 to 4294967295"),
     ("callbacks.confusion_matrix.every_n_epochs=0", "0", WHOLE),
+    ("optimizer.foreach=maybe", "'maybe'", "true, false or null (torch chooses)"),
 ]
 
 
