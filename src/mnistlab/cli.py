@@ -12,6 +12,7 @@ from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
 
+from mnistlab.distributed import ProcessDied, is_rank_zero
 from mnistlab.errors import MnistlabError
 from mnistlab.interruptions import RunInterrupted
 
@@ -29,7 +30,26 @@ CANNOT_WRITE = {
 
 
 def run(main: Callable[[], Any]) -> None:
-    """Call a ``@hydra.main`` function; exit with one line for the errors a user can fix."""
+    """Call a ``@hydra.main`` function; exit with one line for the errors a user can fix.
+
+    Under DDP every process meets the same error (a bad config, divergence, Ctrl-C): rank zero prints the line
+    and carries the run's exit status; the others end quietly, with status 0, because Lightning's launcher
+    SIGKILLs its main process (rank zero) within seconds of a child that exits non-zero, before rank zero has
+    written its results. A process that died is reported by every survivor, rank zero possibly among the dead.
+    """
+    try:
+        run_one_process(main)
+    except SystemExit as stop:
+        if (
+            is_rank_zero()
+            or not isinstance(stop.code, str)
+            or any(isinstance(cause, ProcessDied) for cause in causes(stop.__context__))
+        ):
+            raise
+        sys.exit(0)
+
+
+def run_one_process(main: Callable[[], Any]) -> None:
     if os.environ.get("HYDRA_FULL_ERROR") == "1":  # the user asked for whole tracebacks
         main()
         return

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from mnistlab.distributed import is_rank_zero
+
 
 def run_dir_of(ckpt_path: str | None, new_run_dir: str) -> str:
     """The run dir a checkpoint lives in (``<run dir>/checkpoints/x.ckpt``); otherwise a new one."""
@@ -19,12 +21,14 @@ def existing_run_file(run_dir: Path) -> Path | None:
     return next((path for path in taken if path.exists()), None)
 
 
-def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str:
+def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str | None:
     """Where Hydra saves the composed config: beside, never over, the config of a run already in the dir.
 
     Hydra saves it before the run starts: a resume, or a command that train.py will refuse because the dir
-    holds a run, must leave that run's own config intact.
+    holds a run, must leave that run's own config intact. Under DDP only rank zero saves it (None: nowhere).
     """
+    if not is_rank_zero():
+        return None
     if ckpt_path or existing_run_file(Path(output_dir)):
         return f".hydra/{'resume' if ckpt_path else 'refused'}_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
     return ".hydra"

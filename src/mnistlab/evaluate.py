@@ -42,6 +42,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "test_acc_per_class": model.test_per_class,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    write_json(Path(cfg.paths.output_dir) / "metrics.json", metrics)
-    print_test_results(metrics, model.class_names)
+    if trainer.is_global_zero:  # under DDP the results are already reduced over all processes
+        write_json(Path(cfg.paths.output_dir) / "metrics.json", metrics)
+        print_test_results(metrics, model.class_names)
     return metrics

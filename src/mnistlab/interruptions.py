@@ -56,7 +56,8 @@ def interrupted(trainer: Trainer, output_dir: Path, cause: str, seed: int, start
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    write_json(output_dir / "metrics.json", metrics)
+    if trainer.is_global_zero:
+        write_json(output_dir / "metrics.json", metrics)
     if last_epoch is None:
         return RunInterrupted(
             f"interrupted by {cause} in epoch {trainer.current_epoch}, before any epoch finished: "

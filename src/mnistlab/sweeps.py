@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from mnistlab.distributed import ProcessDied, is_rank_zero, one_job_of_a_sweep
 from mnistlab.errors import MnistlabError
 from mnistlab.results import write_json
 
@@ -63,8 +64,11 @@ def run_sweep_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig)
     None: Hydra's basic sweeper would re-raise it and end the sweep; Optuna's marks the trial failed."""
     started = time.perf_counter()
     try:
-        return objective(task(cfg))
+        with one_job_of_a_sweep():
+            return objective(task(cfg))
     except Exception as error:
+        if not is_rank_zero() and not isinstance(cause(error), ProcessDied):  # rank zero records it
+            return None
         if isinstance(cause(error), MnistlabError):
             log.error(f"error: {cause(error)}")
         else:
@@ -111,7 +115,7 @@ class SweepSummary(Callback):
     the multirun gathers the sweep dir's jobs into summary.csv and summary.md and prints the best."""
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if config.hydra.mode != RunMode.MULTIRUN:
+        if config.hydra.mode != RunMode.MULTIRUN or not is_rank_zero():
             return
         record = {"job": config.hydra.job.num, "overrides": list(job_return.overrides or [])}
         if job_return.status == JobStatus.FAILED:  # raised past run_sweep_job: another task function

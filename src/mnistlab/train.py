@@ -16,6 +16,7 @@ from mnistlab.callbacks.divergence import StopOnDivergence, TrainingDiverged
 from mnistlab.callbacks.seeding import SeedEachEpoch
 from mnistlab.checkpoints import AtomicCheckpointIO, check_resumable, check_room_for_checkpoints
 from mnistlab.config import existing_run_file
+from mnistlab.distributed import EndOnDeadProcess
 from mnistlab.errors import MnistlabError
 from mnistlab.interruptions import reporting_interruptions
 from mnistlab.results import print_test_results, write_json
@@ -49,7 +50,11 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     callbacks: list[Callback] = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     callbacks.append(RunConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))
     # Not options: a resume must be exact, and a NaN loss must stop before it reaches a checkpoint.
-    callbacks += [SeedEachEpoch(cfg.seed), StopOnDivergence()]
+    callbacks += [
+        SeedEachEpoch(cfg.seed),
+        StopOnDivergence(),
+        EndOnDeadProcess(cfg.paths.output_dir, cfg.seed),
+    ]
     loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values()]
     return instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
@@ -110,7 +115,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     metrics = {
         "status": "diverged" if diverged else "finished",
         "best_val_loss": float(checkpoint.best_model_score) if best_path else None,
-        "best_epoch": best_epoch(best_path),
+        "best_epoch": best_epoch(best_path) if trainer.is_global_zero else None,
         "test_loss": test.get("test/loss"),
         "test_acc": test.get("test/acc"),
         "test_acc_per_class": model.test_per_class if test else None,
@@ -119,9 +124,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "epochs_run": trainer.current_epoch,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    write_json(output_dir / "metrics.json", metrics)
-    if test:
-        print_test_results(metrics, model.class_names)
+    if trainer.is_global_zero:  # one metrics.json and one table, whatever the number of processes
+        write_json(output_dir / "metrics.json", metrics)
+        if test:
+            print_test_results(metrics, model.class_names)
     if diverged:
         raise diverged
     return metrics

@@ -6,9 +6,10 @@ from typing import Any
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.figure import Figure
+from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from mnistlab.callbacks.tensorboard import short_labels, tensorboard_writer
+from mnistlab.callbacks.tensorboard import logs_to_tensorboard, short_labels, tensorboard_writer
 
 
 class ConfusionMatrixFigure(Callback):
@@ -30,15 +31,19 @@ class ConfusionMatrixFigure(Callback):
 
     def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
         self.matrix = None
-        if draws and tensorboard_writer(trainer) is not None and not trainer.sanity_checking:
+        # Counted on every DDP process, each on its share of the data: compute() sums them all.
+        if draws and logs_to_tensorboard(trainer) and not trainer.sanity_checking:
             num_classes = pl_module.hparams.num_classes
             self.matrix = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
 
     def _log(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        writer = tensorboard_writer(trainer)
-        if self.matrix is None or writer is None:
+        if self.matrix is None:
             return
-        figure = draw_confusion_matrix(self.matrix, short_labels(pl_module.class_names), stage)
+        matrix = self.matrix.compute()  # on every process: under DDP it is a collective
+        writer = tensorboard_writer(trainer)
+        if writer is None:
+            return
+        figure = draw_confusion_matrix(self.matrix, matrix, short_labels(pl_module.class_names), stage)
         writer.add_figure(f"{stage}/confusion_matrix", figure, global_step=trainer.global_step)
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -68,9 +73,11 @@ class ConfusionMatrixFigure(Callback):
         self._log(trainer, pl_module, "test")
 
 
-def draw_confusion_matrix(metric: MulticlassConfusionMatrix, labels: list[str], stage: str) -> Figure:
-    """Rows are true classes, columns predicted ones, drawn by torchmetrics on a figure of our own."""
-    matrix = metric.compute()
+def draw_confusion_matrix(
+    metric: MulticlassConfusionMatrix, matrix: Tensor, labels: list[str], stage: str
+) -> Figure:
+    """Rows are true classes, columns predicted ones (``metric``'s computed ``matrix``), drawn by torchmetrics
+    on a figure of our own."""
     size = max(5.0, 0.6 * len(labels))
     figure = Figure(figsize=(size, size))
     # Fixed margins, wider for long names (Fashion-MNIST's): a layout engine costs more than the drawing.

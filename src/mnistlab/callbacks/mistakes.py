@@ -8,7 +8,13 @@ from lightning import Callback, LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from mnistlab.callbacks.tensorboard import draw_image, is_image, short_labels, tensorboard_writer
+from mnistlab.callbacks.tensorboard import (
+    draw_image,
+    is_image,
+    logs_to_tensorboard,
+    short_labels,
+    tensorboard_writer,
+)
 
 
 class MostConfidentMistakes:
@@ -31,6 +37,23 @@ class MostConfidentMistakes:
     def __len__(self) -> int:
         return 0 if self.confidence is None else len(self.confidence)
 
+    def gathered(self, pl_module: LightningModule) -> "MostConfidentMistakes":
+        """The ``k`` most confident mistakes of all DDP processes: a collective, called on every process.
+
+        Each process sends exactly ``k`` rows (all_gather needs one shape everywhere), its own mistakes, then
+        blank rows, whose prediction (class 0 of all-zero probabilities) is right and so no mistake.
+        """
+        shape, classes = pl_module.hparams.input_shape, pl_module.hparams.num_classes
+        images = torch.zeros(self.k, *shape, device=pl_module.device)
+        probs = torch.zeros(self.k, classes, device=pl_module.device)
+        labels = torch.zeros(self.k, dtype=torch.long, device=pl_module.device)
+        if self.confidence is not None:
+            n = len(self.confidence)
+            images[:n], probs[:n], labels[:n] = self.images, self.probs, self.labels
+        merged = MostConfidentMistakes(self.k)
+        merged.update(*(pl_module.all_gather(tensor).flatten(0, 1) for tensor in (images, probs, labels)))
+        return merged
+
 
 class ConfidentMistakesFigure(Callback):
     def __init__(self, num_images: int = 8) -> None:
@@ -50,10 +73,16 @@ class ConfidentMistakesFigure(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         inputs, labels = batch
-        if is_image(inputs) and tensorboard_writer(trainer) is not None:
+        if is_image(inputs) and logs_to_tensorboard(trainer):
             self.mistakes.update(inputs, outputs["probs"], labels)
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if (
+            trainer.world_size > 1
+            and logs_to_tensorboard(trainer)
+            and len(pl_module.hparams.input_shape) == 3
+        ):
+            self.mistakes = self.mistakes.gathered(pl_module)
         writer = tensorboard_writer(trainer)
         if len(self.mistakes) == 0 or writer is None:
             return

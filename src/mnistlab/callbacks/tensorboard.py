@@ -9,8 +9,17 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
 
+def logs_to_tensorboard(trainer: Trainer) -> bool:
+    """Whether the run has a TensorBoard logger: the same answer on every DDP process."""
+    return any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers)
+
+
 def tensorboard_writer(trainer: Trainer) -> SummaryWriter | None:
-    """The run's TensorBoard writer; None when the run logs elsewhere or nowhere (``logger=none``)."""
+    """The run's TensorBoard writer; None when the run logs elsewhere or nowhere (``logger=none``), and on
+    every DDP process but rank zero, which alone writes the run's event files (the others' logger hands out
+    a stand-in that does nothing)."""
+    if not trainer.is_global_zero:
+        return None
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             return logger.experiment

@@ -84,13 +84,19 @@ class InMemoryDataModule(LightningDataModule):
             if tensors is not None:
                 tensors.inputs, tensors.labels = tensors.inputs.to(device), tensors.labels.to(device)
 
-    def _loader(self, tensors: TensorPairs | None, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(
+        self, tensors: TensorPairs | None, batch_size: int, shuffle: bool, training: bool = False
+    ) -> DataLoader:
         assert tensors is not None, "setup() must run before the dataloaders are asked for"
         device = tensors.inputs.device
+        # Each DDP process serves its own share (trainer.use_distributed_sampler is off: see IndexBatches).
+        ranks = (
+            {"rank": self.trainer.global_rank, "world_size": self.trainer.world_size} if self.trainer else {}
+        )
         if shuffle:
-            batches = IndexBatches(len(tensors), batch_size, shuffle, self.shuffle_seed, device)
-        else:
-            batches = SequentialIndexBatches(len(tensors), batch_size, device)
+            batches = IndexBatches(len(tensors), batch_size, shuffle, self.shuffle_seed, device, **ranks)
+        else:  # training in order (overfit_batches) needs equal shares too: DDP steps all ranks together
+            batches = SequentialIndexBatches(len(tensors), batch_size, device, **ranks, equal_shares=training)
         # Its own generator: making an iterator draws a (workerless, unused) seed from it instead of from the
         # global RNG, which dropout and augmentation use and a resumed run must find as the first run left it.
         return DataLoader(tensors, sampler=batches, batch_size=None, generator=torch.Generator())
@@ -98,7 +104,7 @@ class InMemoryDataModule(LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         # Overfitting (debug=overfit) means the same few batches every epoch.
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
-        return self._loader(self.train_set, self.batch_size, shuffle=not overfitting)
+        return self._loader(self.train_set, self.batch_size, shuffle=not overfitting, training=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)

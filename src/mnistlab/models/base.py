@@ -54,6 +54,10 @@ class ImageClassifier(LightningModule):
 
         self.train_loss = MeanMetric()
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        # Evaluation losses as metrics too: under DDP they reduce sum and count over all processes, the mean
+        # of one process over the whole set; Lightning's sync_dist would average the processes' means.
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc_per_class = MulticlassAccuracy(num_classes, average=None)
@@ -91,8 +95,9 @@ class ImageClassifier(LightningModule):
         if self._kept_steps:
             self._reduce_kept_steps()
         # Per epoch, like val/loss and val/acc, so that the two pairs compare on one chart.
-        self.log("train/loss", self.train_loss.compute())
-        self.log("train/acc", self.train_acc.compute())
+        # compute() reduces over all DDP processes; sync_dist only tells Lightning the values are global.
+        self.log("train/loss", self.train_loss.compute(), sync_dist=True)
+        self.log("train/acc", self.train_acc.compute(), sync_dist=True)
         self.train_loss.reset()
         self.train_acc.reset()
 
@@ -106,7 +111,8 @@ class ImageClassifier(LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         loss, outputs, y = self._evaluation_step(batch)
         self.val_acc(outputs["preds"], y)
-        self.log("val/loss", loss, on_epoch=True, prog_bar=True)
+        self.val_loss.update(loss, weight=len(y))
+        self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
         return outputs
 
@@ -114,13 +120,14 @@ class ImageClassifier(LightningModule):
         if self.trainer.sanity_checking:  # the sanity pass sees two batches of an untrained model
             return
         self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         loss, outputs, y = self._evaluation_step(batch)
         self.test_acc(outputs["preds"], y)
         self.test_acc_per_class.update(outputs["preds"], y)
-        self.log("test/loss", loss, on_epoch=True)
+        self.test_loss.update(loss, weight=len(y))
+        self.log("test/loss", self.test_loss, on_epoch=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
         return outputs
 
@@ -128,7 +135,7 @@ class ImageClassifier(LightningModule):
         self.test_per_class = self.test_acc_per_class.compute().tolist()
         self.test_acc_per_class.reset()
         for name, acc in zip(self.class_names, self.test_per_class, strict=True):
-            self.log(f"test/acc_per_class/{name}", acc)
+            self.log(f"test/acc_per_class/{name}", acc, sync_dist=True)
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
