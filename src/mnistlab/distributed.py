@@ -49,10 +49,13 @@ class EndOnDeadProcess(Callback):
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         if trainer.world_size == 1 or not is_peer_failure(exception):
             return
-        first_line = (str(exception).strip().splitlines() or [type(exception).__name__])[0]
+        # gloo's messages start with its source file and line ("[.../pair.cc:545] Read error ..."); the first
+        # sentence after that says what happened.
+        text = re.sub(r"^\[[^\]]*\]\s*", "", str(exception).strip()) or type(exception).__name__
+        first_line = text.splitlines()[0].split(". ")[0]
         message = (
             f"a DDP process of this run stopped, so the run ended (process {trainer.global_rank} of "
-            f"{trainer.world_size} saw: {first_line[:200]}); resume from the last finished epoch with "
+            f"{trainer.world_size} saw: {first_line[:160]}); resume from the last finished epoch with "
             f"ckpt_path=last hydra.run.dir={self.output_dir}"
         )
         result = {
