@@ -5,6 +5,7 @@ import os
 # Tests start several train.py processes at once on a 2-core machine: one thread each beats oversubscription.
 # Set before torch is imported, so this process and every subprocess inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from mnistlab.config import register_resolvers
+from mnistlab.run.run_dir import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -71,6 +72,29 @@ SHRINK = [
 ]
 
 
+def compose_config(
+    *overrides: str, root: Path, data_dir: Path, config_name: str = "train", output_dir: Path | None = None
+) -> DictConfig:
+    """The real conf/ composed and shrunk, as a run's task config (no hydra node), writing under ``root``."""
+    GlobalHydra.instance().clear()
+    shrink = SHRINK if config_name == "train" else ["trainer=cpu", "trainer.enable_progress_bar=false"]
+    if any(override.startswith("callbacks=") for override in overrides):
+        # The bar that SHRINK quiets is one of callbacks/default's; another callbacks list has none.
+        shrink = [override for override in shrink if not override.startswith("callbacks.")]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name,
+            overrides=[*shrink, f"paths.data_dir={data_dir}", *overrides],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(root)
+        cfg.paths.output_dir = str(output_dir or root / "run")
+        del cfg.hydra  # a real run's task config has no hydra node either
+    return cfg
+
+
 @pytest.fixture
 def compose_cfg(tmp_path: Path, mnist_dir: Path) -> Callable[..., DictConfig]:
     """compose_cfg(*overrides, config_name="train"): the real conf/ composed, shrunk, writing in tmp_path."""
@@ -78,23 +102,9 @@ def compose_cfg(tmp_path: Path, mnist_dir: Path) -> Callable[..., DictConfig]:
     def compose_with(
         *overrides: str, config_name: str = "train", output_dir: Path | None = None
     ) -> DictConfig:
-        GlobalHydra.instance().clear()
-        shrink = SHRINK if config_name == "train" else ["trainer=cpu", "trainer.enable_progress_bar=false"]
-        if any(override.startswith("callbacks=") for override in overrides):
-            # The bar that SHRINK quiets is one of callbacks/default's; another callbacks list has none.
-            shrink = [override for override in shrink if not override.startswith("callbacks.")]
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose(
-                config_name,
-                overrides=[*shrink, f"paths.data_dir={mnist_dir}", *overrides],
-                return_hydra_config=True,
-            )
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            cfg.paths.root_dir = str(tmp_path)
-            cfg.paths.output_dir = str(output_dir or tmp_path / "run")
-            del cfg.hydra  # a real run's task config has no hydra node either
-        return cfg
+        return compose_config(
+            *overrides, root=tmp_path, data_dir=mnist_dir, config_name=config_name, output_dir=output_dir
+        )
 
     yield compose_with
     GlobalHydra.instance().clear()
@@ -120,3 +130,54 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert last_line.startswith("error: "), result.stderr[-3000:]
     for fragment in fragments:
         assert fragment in last_line, last_line
+
+
+class Run:
+    """A script (train.py by default) started in the background as a user starts it, in its own folder.
+
+    Output goes to files, so that a full pipe never blocks it. Ctrl-C reaches it as from a terminal: a shell
+    that starts jobs in the background would make them ignore SIGINT.
+    """
+
+    def __init__(
+        self, folder: Path, name: str, *args: str, env: dict[str, str] | None = None, script: str = "train.py"
+    ) -> None:
+        self.name, self.args = name, args
+        self.cwd = folder / f"{name}.cwd"  # where a run that ignored hydra.run.dir would write logs/
+        self.cwd.mkdir()
+        self.stdout, self.stderr = folder / f"{name}.stdout", folder / f"{name}.stderr"
+        with self.stdout.open("w") as out, self.stderr.open("w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / script), *args],
+                cwd=self.cwd,
+                stdout=out,
+                stderr=err,
+                env=env,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
+
+    def result(self) -> subprocess.CompletedProcess:
+        self.process.wait(timeout=600)
+        return subprocess.CompletedProcess(
+            self.args, self.process.returncode, self.stdout.read_text(), self.stderr.read_text()
+        )
+
+    def succeeded(self) -> subprocess.CompletedProcess:
+        result = self.result()
+        assert result.returncode == 0, f"{self.name}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        return result
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes: compared before and after, it shows what changed."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+class Payload:
+    """Unpickling this calls open(path, "w"): the file appears if, and only if, the payload ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))

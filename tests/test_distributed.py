@@ -18,7 +18,8 @@ import torch
 from conftest import ROOT, SHRINK, run_script
 
 from mnistlab.data.batches import IndexBatches, SequentialIndexBatches
-from mnistlab.distributed import config_flags, is_rank_zero
+from mnistlab.run.ranks import is_rank_zero
+from mnistlab.sweeps.jobs import config_flags
 
 DDP = [*SHRINK, "trainer=ddp_cpu", "model=mlp", "model.hidden_sizes=[32]", "model.dropout=0.2"]
 NUMBERS = ["status", "best_val_loss", "best_epoch", "test_loss", "test_acc", "test_acc_per_class", "seed"]

@@ -12,7 +12,7 @@ from lightning import Callback
 
 from mnistlab.data import MNISTDataModule
 from mnistlab.errors import MnistlabError
-from mnistlab.train import build_datamodule, build_model
+from mnistlab.run.train import build_datamodule, build_model
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -1,0 +1,93 @@
+"""``val/confusion_matrix`` every few validation epochs; ``test/confusion_matrix`` at every test."""
+
+import warnings
+from typing import Any
+
+from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn
+from matplotlib.figure import Figure
+from torch import Tensor
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from mnistlab.dashboards.tensorboard import logs_to_tensorboard, short_labels, tensorboard_writer
+
+
+class ConfusionMatrixFigure(Callback):
+    """Counts (true class, predicted class) pairs on the device during evaluation, then draws them once.
+
+    Drawing with matplotlib (a hundred numbers to render) costs a sizeable part of a small MLP's epoch
+    (docs/benchmarks.md): during training the validation matrix is drawn every ``every_n_epochs`` epochs.
+    The test matrix, of the best checkpoint, is drawn at the end of every run.
+    """
+
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.matrix: MulticlassConfusionMatrix | None = None
+
+    def _draws_this_validation(self, trainer: Trainer) -> bool:
+        if trainer.state.fn != TrainerFn.FITTING:  # trainer.validate(): the one validation there is
+            return True
+        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
+
+    def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
+        self.matrix = None
+        # Counted on every DDP process, each on its share of the data: compute() sums them all.
+        if draws and logs_to_tensorboard(trainer) and not trainer.sanity_checking:
+            num_classes = pl_module.hparams.num_classes
+            self.matrix = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
+
+    def _log(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if self.matrix is None:
+            return
+        matrix = self.matrix.compute()  # on every process: under DDP it is a collective
+        writer = tensorboard_writer(trainer)
+        if writer is None:
+            return
+        figure = draw_confusion_matrix(self.matrix, matrix, short_labels(pl_module.class_names), stage)
+        writer.add_figure(f"{stage}/confusion_matrix", figure, global_step=trainer.global_step)
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start(trainer, pl_module, draws=self._draws_this_validation(trainer))
+
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self.matrix is not None:
+            self.matrix.update(outputs["preds"], batch[1])
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log(trainer, pl_module, "val")
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start(trainer, pl_module)
+
+    on_test_batch_end = on_validation_batch_end  # counting is the same in both stages
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log(trainer, pl_module, "test")
+
+
+def draw_confusion_matrix(
+    metric: MulticlassConfusionMatrix, matrix: Tensor, labels: list[str], stage: str
+) -> Figure:
+    """Rows are true classes, columns predicted ones (``metric``'s computed ``matrix``), drawn by torchmetrics
+    on a figure of our own."""
+    size = max(5.0, 0.6 * len(labels))
+    figure = Figure(figsize=(size, size))
+    # Fixed margins, wider for long names (Fashion-MNIST's): a layout engine costs more than the drawing.
+    margin = 0.13 if max(len(label) for label in labels) <= 3 else 0.22
+    ax = figure.add_axes((margin, margin, 0.97 - margin, 0.92 - margin))
+    with warnings.catch_warnings():  # torchmetrics hands matplotlib a tensor, which numpy 2 warns about
+        warnings.filterwarnings("ignore", "__array__ implementation doesn't accept", DeprecationWarning)
+        metric.plot(val=matrix, ax=ax, labels=labels, cmap="Blues")
+    for text in ax.texts:  # torchmetrics writes counts at size 15: four digits would overflow a cell
+        text.set_fontsize(8 if len(labels) > 5 else 12)
+    accuracy = (matrix.trace() / matrix.sum().clamp_min(1)).item()
+    ax.set_title(f"{stage}: {int(matrix.sum())} examples, accuracy {accuracy:.2%}")
+    return figure

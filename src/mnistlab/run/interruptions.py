@@ -1,0 +1,57 @@
+"""Ctrl-C and SIGTERM: the run stops, says where it got to in metrics.json, and exits non-zero.
+
+Lightning handles both inside ``fit`` and ``test``: Ctrl-C ends with ``sys.exit(1)``, SIGTERM (after the
+current batch) with ``SIGTERMException``, whose exit status is 0. Here both become a ``RunInterrupted``.
+``last.ckpt`` is the state at the end of the last finished epoch: resuming from there is exact, while a
+checkpoint from the middle of an epoch would replay that epoch's first batches.
+"""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lightning import Trainer
+from lightning.pytorch.trainer.states import TrainerStatus
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from mnistlab.errors import RunInterrupted
+from mnistlab.io.checkpoints import saved_epoch
+from mnistlab.run.result import RunResult
+
+
+@contextmanager
+def reporting_interruptions(trainer: Trainer, output_dir: Path, seed: int, started: float) -> Iterator[None]:
+    try:
+        yield
+    except SystemExit as stop:
+        if trainer.state.status != TrainerStatus.INTERRUPTED:
+            raise
+        cause = "SIGTERM" if isinstance(stop, SIGTERMException) else "Ctrl-C"
+        raise interrupted(trainer, output_dir, cause, seed, started) from None
+
+
+def interrupted(trainer: Trainer, output_dir: Path, cause: str, seed: int, started: float) -> RunInterrupted:
+    last = output_dir / "checkpoints" / "last.ckpt"  # conf/callbacks/default.yaml's last_checkpoint
+    last_epoch = saved_epoch(last)
+    result = RunResult(
+        status="interrupted",
+        interrupted_by=cause,
+        seed=seed,
+        epochs_run=trainer.current_epoch,
+        last_checkpoint=str(last) if last_epoch is not None else None,
+        last_checkpoint_epoch=last_epoch,
+    )
+    result.add_best(trainer)
+    result.seconds = round(time.perf_counter() - started, 2)
+    if trainer.is_global_zero:
+        result.write(output_dir)
+    if last_epoch is None:
+        return RunInterrupted(
+            f"interrupted by {cause} in epoch {trainer.current_epoch}, before any epoch finished: "
+            "there is nothing to resume, start the run again"
+        )
+    return RunInterrupted(
+        f"interrupted by {cause} in epoch {trainer.current_epoch}; {last} holds the run up to the end of "
+        f"epoch {last_epoch}: resume with ckpt_path={last}"
+    )

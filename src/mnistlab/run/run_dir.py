@@ -1,0 +1,49 @@
+"""A run's own folder: where it goes (resolvers the configs use, registered by the entry points and tests
+before Hydra composes), and a check that it does not already hold another run."""
+
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from mnistlab.errors import MnistlabError
+from mnistlab.run.ranks import is_rank_zero
+
+
+def run_dir_of(ckpt_path: str | None, new_run_dir: str) -> str:
+    """The run dir a checkpoint lives in (``<run dir>/checkpoints/x.ckpt``); otherwise a new one."""
+    if ckpt_path and ckpt_path != "last" and Path(ckpt_path).parent.name == "checkpoints":
+        return str(Path(ckpt_path).parent.parent)
+    return new_run_dir
+
+
+def existing_run_file(run_dir: Path) -> Path | None:
+    """A file showing that a run used ``run_dir``: a killed run leaves checkpoints but no metrics.json."""
+    taken = [run_dir / "metrics.json", *sorted((run_dir / "checkpoints").glob("*.ckpt"))]
+    return next((path for path in taken if path.exists()), None)
+
+
+def check_run_dir_is_new(output_dir: Path, ckpt_path: str | None) -> None:
+    if ckpt_path is None and (found := existing_run_file(output_dir)):
+        raise MnistlabError(
+            f"{output_dir} already holds a run ({found.relative_to(output_dir)}): choose another "
+            f"hydra.run.dir, or resume it with ckpt_path=last hydra.run.dir={output_dir}"
+        )
+
+
+def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str | None:
+    """Where Hydra saves the composed config: beside, never over, the config of a run already in the dir.
+
+    Hydra saves it before the run starts: a resume, or a command that train.py will refuse because the dir
+    holds a run, must leave that run's own config intact. Under DDP only rank zero saves it (None: nowhere).
+    """
+    if not is_rank_zero():
+        return None
+    if ckpt_path or existing_run_file(Path(output_dir)):
+        return f".hydra/{'resume' if ckpt_path else 'refused'}_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
+    return ".hydra"
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("run_dir_of", run_dir_of, replace=True)
+    OmegaConf.register_new_resolver("config_subdir_for", config_subdir_for, replace=True)

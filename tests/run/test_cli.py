@@ -1,0 +1,77 @@
+"""What a user sees from train.py and eval.py for input they must fix: one line `error: ...`, no traceback.
+
+The commands fail within seconds of starting, and starting is mostly importing torch: they all start at once.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from conftest import ROOT, Payload, assert_one_line_error
+
+ROOT_WRITES_ANYWHERE = os.geteuid() == 0
+
+
+def start(script: str, *args: str, cwd: Path) -> subprocess.Popen:
+    command = [sys.executable, str(ROOT / script), *args]
+    return subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def result_of(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.fixture(scope="module")
+def commands(tmp_path_factory):
+    root = tmp_path_factory.mktemp("entry_points")
+    found = SimpleNamespace(
+        marker=root / "payload_ran", in_the_way=root / "logs", read_only=root / "read_only"
+    )
+    found.payload = root / "run" / "checkpoints" / "last.ckpt"
+    found.payload.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, "epoch": 0, "extra": Payload(found.marker)}, found.payload)
+    found.in_the_way.write_text("a file where the log folder should be")
+    found.read_only.mkdir(mode=0o555)
+
+    commands = {
+        "unknown_model": ("train.py", "model=transformer", f"hydra.run.dir={root / 'unknown'}"),
+        "log_dir_blocked": ("train.py", f"paths.log_dir={found.in_the_way}"),
+        "eval_payload": ("eval.py", f"ckpt_path={found.payload}", f"hydra.run.dir={root / 'eval'}"),
+    }
+    if not ROOT_WRITES_ANYWHERE:
+        commands["log_dir_read_only"] = ("train.py", f"paths.log_dir={found.read_only}")
+    processes = {name: start(*command, cwd=root) for name, command in commands.items()}
+    try:
+        found.results = {name: result_of(process) for name, process in processes.items()}
+        yield found
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+
+
+def test_an_unknown_model_lists_the_choices(commands):
+    result = commands.results["unknown_model"]
+    assert_one_line_error(result, "model=transformer is unknown: choose one of cnn, mlp, scratch")
+
+
+def test_a_log_folder_that_cannot_be_created_fails_at_start_naming_it(commands):
+    result, folder = commands.results["log_dir_blocked"], commands.in_the_way
+    assert_one_line_error(result, f"cannot write {folder}/train", "Not a directory", "paths.log_dir=")
+
+
+@pytest.mark.skipif(ROOT_WRITES_ANYWHERE, reason="root writes into read-only folders")
+def test_a_read_only_log_folder_fails_at_start_naming_it(commands):
+    result, folder = commands.results["log_dir_read_only"], commands.read_only
+    assert_one_line_error(result, f"cannot write {folder}/train", "Permission denied")
+
+
+def test_a_pickled_payload_is_refused_in_one_line_and_never_runs(commands):
+    result = commands.results["eval_payload"]
+    assert_one_line_error(result, str(commands.payload), "refused", "pickled", "io.open")
+    assert not commands.marker.exists()

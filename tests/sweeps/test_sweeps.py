@@ -1,0 +1,131 @@
+"""Multirun sweeps as a user runs them: a failing job does not end the sweep; each sweep ends in a summary."""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+from conftest import run_script
+from omegaconf import OmegaConf
+
+from mnistlab.io.atomic import write_json
+from mnistlab.run.result import RunResult
+from mnistlab.sweeps import SweepSummary
+from mnistlab.sweeps.jobs import objective
+
+# Tiny jobs: one short epoch of a small MLP with real checkpoints; no TensorBoard, whose figures take longer.
+TINY = [
+    "model=mlp",
+    "model.hidden_sizes=[16]",
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=3",
+    "callbacks.progress_bar.refresh_rate=0",
+    "trainer.enable_model_summary=false",
+    "data.eval_batch_size=100",
+    "logger=none",
+]
+BAD_DROPOUT = "model.dropout=1.5"  # what the one-line error names
+
+
+def read_summary(sweep_dir: Path) -> list[dict[str, str]]:
+    with (sweep_dir / "summary.csv").open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_a_failing_job_is_a_row_and_the_other_jobs_finish_sorted_by_val_loss(mnist_dir, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    result = run_script(
+        "train.py",
+        "-m",
+        f"paths.data_dir={mnist_dir}",
+        *TINY,
+        "model.dropout=1.5,0.0,0.3",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    rows = read_summary(sweep_dir)
+    assert [row["status"] for row in rows] == ["finished", "finished", "failed"]
+    assert BAD_DROPOUT in rows[2]["overrides"]
+    assert rows[2]["error"].startswith(BAD_DROPOUT) and "\n" not in rows[2]["error"]
+    losses = [float(row["best_val_loss"]) for row in rows[:2]]
+    assert losses == sorted(losses)
+    for row in rows[:2]:
+        metrics = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())
+        assert float(row["best_val_loss"]) == pytest.approx(metrics["best_val_loss"])
+        assert float(row["test_acc"]) == pytest.approx(metrics["test_acc"])
+        assert int(row["best_epoch"]) == metrics["best_epoch"] == 0
+    markdown = (sweep_dir / "summary.md").read_text()
+    assert "| `model.dropout=1.5` | failed |" in markdown and rows[2]["error"] in markdown
+    assert "Best of 3 jobs" in result.stdout and "3 jobs: 2 finished, 1 failed" in result.stdout
+    assert f"error: {rows[2]['error']}" in (Path(rows[2]["run_dir"]) / "train.log").read_text()
+
+
+def test_optuna_search_records_a_crashing_trial_as_failed_and_goes_on(mnist_dir, tmp_path):
+    sweep_dir = tmp_path / "optuna"
+    # The real search (seeded TPE over lr, hidden sizes, dropout); the batch size is the trial's number,
+    # so trial 0 crashes on batch size 0 and trials 1 and 2 train.
+    run_script(
+        "train.py",
+        "-m",
+        "hparams_search=mnist_optuna",
+        "hydra.sweeper.n_trials=3",
+        "data.batch_size=${hydra:job.num}",
+        f"paths.data_dir={mnist_dir}",
+        *(override for override in TINY if not override.startswith("model.hidden_sizes")),
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    rows = read_summary(sweep_dir)
+    assert [(row["job"], row["status"]) for row in rows][-1] == ("0", "failed")
+    assert "data.batch_size=0" in rows[-1]["error"]
+    assert [row["status"] for row in rows[:2]] == ["finished", "finished"]
+    best = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert best.best_value == pytest.approx(float(rows[0]["best_val_loss"]))
+    for name, value in best.best_params.items():
+        assert f"{name}={value}".replace(" ", "") in rows[0]["overrides"]
+
+
+def write_job(run_dir: Path, job: int, error: str) -> None:
+    write_json(run_dir / "job.json", {"job": job, "overrides": [f"seed={job}"]})
+    write_json(run_dir / "error.json", {"error": error, "seconds": 0.1})
+
+
+def test_a_sweep_where_no_job_finished_is_summarised_then_reported_as_an_error(tmp_path):
+    write_job(tmp_path / "0", 0, "first problem")
+    write_job(tmp_path / "1", 1, "second problem")
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    with pytest.raises(SystemExit, match=r"^error: none of the 2 jobs of the sweep finished.*first problem"):
+        SweepSummary().on_multirun_end(config)
+    assert [row["error"] for row in read_summary(tmp_path)] == ["first problem", "second problem"]
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (RunResult(status="finished", best_val_loss=0.25), 0.25),
+        (RunResult(status="diverged", best_val_loss=0.25), None),
+        (RunResult(status="finished", best_val_loss=math.inf), None),
+        (RunResult(status="finished", best_val_loss=None), None),
+    ],
+)
+def test_objective_is_the_best_val_loss_of_a_finished_run_only(result, expected):
+    assert objective(result) == expected
+
+
+@pytest.mark.slow
+def test_joblib_launcher_runs_jobs_in_parallel_processes_and_summarises_them(mnist_dir, tmp_path):
+    sweep_dir = tmp_path / "joblib"
+    run_script(
+        "train.py",
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"paths.data_dir={mnist_dir}",
+        *TINY,
+        "seed=1,2",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    rows = read_summary(sweep_dir)
+    assert [row["status"] for row in rows] == ["finished", "finished"]
+    seeds = [o for row in rows for o in row["overrides"].split() if o.startswith("seed=")]
+    assert sorted(seeds) == ["seed=1", "seed=2"]

@@ -1,0 +1,172 @@
+"""The real conf/: every option of every group and every experiment composes and builds what it names."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import CONF, SHRINK, write_mnist
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf, open_dict
+
+from mnistlab.data.mnist import DATASETS, MNISTDataModule
+from mnistlab.errors import MnistlabError
+from mnistlab.run.run_dir import config_subdir_for, run_dir_of
+from mnistlab.run.train import build_datamodule, build_model, build_trainer
+
+GROUPS = (
+    "data",
+    "data/augment",
+    "model",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "callbacks",
+    "logger",
+    "debug",
+)
+
+
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
+
+
+def group_option_params() -> list:
+    needs_gpu = {("trainer", "gpu")}
+    return [
+        pytest.param(
+            group, option, id=f"{group}={option}", marks=[pytest.mark.gpu] * ((group, option) in needs_gpu)
+        )
+        for group in GROUPS
+        for option in options(group)
+    ]
+
+
+def one_step(cfg, mnist_dir: Path) -> None:
+    """Build the data, model and trainer the config names, and train and validate on one batch."""
+    with open_dict(cfg):
+        cfg.trainer.fast_dev_run = 1
+    if cfg.data._target_.endswith("MNISTDataModule"):
+        write_mnist(mnist_dir, dataset=DATASETS[cfg.data.dataset].__name__, n_train=100, n_test=50)
+    datamodule = build_datamodule(cfg)
+    model = build_model(cfg, datamodule)
+    images, _ = datamodule.on_after_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
+    assert model(images).shape == (len(images), datamodule.num_classes)
+    build_trainer(cfg).fit(model, datamodule=datamodule)
+
+
+# Plain gradient descent has no momentum for the default one-cycle schedule to cycle.
+COMPANIONS = {("optimizer", "gd"): ["scheduler=none"]}
+
+
+@pytest.mark.parametrize(("group", "option"), group_option_params())
+def test_every_group_option_composes_and_trains_a_step(compose_cfg, mnist_dir, group, option):
+    overrides = [f"{group}={option}"] if group == "model" else ["model=mlp", f"{group}={option}"]
+    cfg = compose_cfg(*overrides, *COMPANIONS.get((group, option), []))
+    one_step(cfg, mnist_dir)
+
+
+def test_a_scheduler_that_cannot_drive_the_optimizer_is_a_clear_error(compose_cfg, mnist_dir):
+    with pytest.raises(MnistlabError, match=r"choose another scheduler=\.\.\. or optimizer=\.\.\."):
+        one_step(compose_cfg("model=mlp", "optimizer=gd", "scheduler=onecycle"), mnist_dir)
+
+
+def experiment_leaves(node: dict, prefix: str = ""):
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from experiment_leaves(value, f"{prefix}{key}.")
+        elif key != "defaults":
+            yield f"{prefix}{key}", value
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_composes_as_written_and_trains_a_step(compose_cfg, mnist_dir, experiment):
+    cfg = compose_cfg(f"experiment={experiment}")
+    # Every value the experiment file sets itself is in the composed config (unless the tests' shrink set it).
+    shrunk = {override.split("=")[0] for override in SHRINK}
+    written = OmegaConf.to_container(OmegaConf.load(CONF / "experiment" / f"{experiment}.yaml"))
+    for key, value in experiment_leaves(written):
+        if key not in shrunk:
+            assert OmegaConf.select(cfg, key) == value, key
+    one_step(cfg, mnist_dir)
+
+
+def test_classic_experiments_build_their_tutorials_pieces(compose_cfg):
+    seed003 = compose_cfg("experiment=seed003")
+    assert seed003.data._target_.endswith("RingsDataModule")
+    assert seed003.model._target_.endswith("ScratchMLP")
+    assert seed003.optimizer._target_.endswith("GradientDescent")
+    seed002 = build_model(seed002_cfg := compose_cfg("experiment=seed002"), build_datamodule(seed002_cfg))
+    linear_weights = [p for name, p in seed002.named_parameters() if name.endswith("weight")]
+    assert all(w.std().item() == pytest.approx(0.01, rel=0.1) for w in linear_weights)
+    assert compose_cfg("experiment=seed000").model.output == "log_softmax"
+
+
+def test_default_seed_is_fixed_and_drives_shuffling_but_not_the_split(compose_cfg):
+    default = compose_cfg()
+    assert isinstance(default.seed, int)
+    assert compose_cfg().seed == default.seed
+    zero = compose_cfg("seed=0")
+    assert (zero.seed, zero.data.shuffle_seed) == (0, 0)
+    assert zero.data.split_seed == default.data.split_seed
+
+
+def test_mnist_defaults_match_the_datamodule_defaults(compose_cfg):
+    """The class's defaults are the config's, so that building it by hand behaves as `data=mnist` does."""
+    cfg = compose_cfg()
+    module = MNISTDataModule(data_dir=cfg.data.data_dir)
+    for key in ("mean", "std", "val_fraction", "split_seed", "batch_size", "eval_batch_size"):
+        if key not in {override.split("=")[0].removeprefix("data.") for override in SHRINK}:
+            assert getattr(module, key) == cfg.data[key], key
+
+
+def test_resume_path_gives_the_checkpoints_own_run_dir():
+    assert run_dir_of("/runs/a/checkpoints/last.ckpt", "/runs/new") == "/runs/a"
+    assert run_dir_of(None, "/runs/new") == "/runs/new"
+    assert run_dir_of("last", "/runs/new") == "/runs/new"  # `last` goes with hydra.run.dir=<run dir>
+    assert run_dir_of("/elsewhere/model.ckpt", "/runs/new") == "/runs/new"
+
+
+def test_config_goes_to_dot_hydra_and_never_over_a_run_already_in_the_dir(tmp_path):
+    # A command that failed before training left only its config: the next one may take the dir over.
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    assert config_subdir_for(None, str(tmp_path)) == ".hydra"
+    (tmp_path / "metrics.json").write_text("{}\n")
+    for ckpt_path in (None, str(tmp_path / "checkpoints" / "last.ckpt")):
+        subdir = config_subdir_for(ckpt_path, str(tmp_path))
+        assert subdir.startswith(".hydra/") and not (tmp_path / subdir).exists()
+
+
+def test_hydra_run_dir_of_a_resume_is_the_checkpoints_run_dir(tmp_path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        resume = compose(
+            "train", [f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt"], return_hydra_config=True
+        )
+        fresh = compose("train", [f"paths.log_dir={tmp_path}/logs"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    assert resume.hydra.run.dir == f"{tmp_path}/run"
+    assert fresh.hydra.run.dir.startswith(f"{tmp_path}/logs/train/runs/")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
+@pytest.mark.filterwarnings("ignore:Synchronization debug mode is a prototype")
+def test_gpu_trainer_places_the_data_on_the_device(compose_cfg):
+    cfg = compose_cfg("trainer=gpu", "model=mlp", "+trainer.fast_dev_run=1")
+    datamodule = build_datamodule(cfg)
+    cpu_order = next(iter(datamodule.train_dataloader().sampler))
+    build_trainer(cfg).fit(build_model(cfg, datamodule), datamodule=datamodule)
+    assert datamodule.train_set.inputs.device.type == "cuda"
+    # The batch indices live there too (no copy and wait per step), in the order the CPU would draw.
+    gpu_order = next(iter(datamodule.train_dataloader().sampler))
+    assert gpu_order.device.type == "cuda"
+    assert torch.equal(gpu_order.cpu(), cpu_order)
+    batches = iter(datamodule.train_dataloader())
+    assert next(batches)[0].device.type == "cuda"  # the epoch's one copy of the order to the GPU
+    torch.cuda.set_sync_debug_mode("error")  # any later wait for the GPU raises
+    try:
+        next(batches)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
