@@ -27,6 +27,8 @@ CANNOT_WRITE = {
     errno.ENOTDIR,
     errno.EEXIST,
 }
+# Set beside HYDRA_FULL_ERROR by run(), so that a child process can tell it from the user's own.
+ONE_LINE_ERRORS = "MNISTLAB_ONE_LINE_ERRORS"
 # Where Hydra and the run make their folders: any OSError there means the folder cannot be made.
 MAKING_FOLDERS = {"mkdir", "makedirs"}
 
@@ -52,11 +54,13 @@ def run(main: Callable[[], Any]) -> None:
 
 
 def run_one_process(main: Callable[[], Any]) -> None:
-    if os.environ.get("HYDRA_FULL_ERROR") == "1":  # the user asked for whole tracebacks
+    # The user asked for whole tracebacks, unless it was this function in a parent process: Lightning's DDP
+    # children inherit the environment.
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" and os.environ.get(ONE_LINE_ERRORS) != "1":
         main()
         return
     # Makes Hydra raise its errors to us instead of printing them itself.
-    os.environ["HYDRA_FULL_ERROR"] = "1"
+    os.environ["HYDRA_FULL_ERROR"] = os.environ[ONE_LINE_ERRORS] = "1"
     try:
         main()
     except KeyboardInterrupt as stop:  # a RunInterrupted says where the run got to; a bare one came before it
