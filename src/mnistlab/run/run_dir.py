@@ -1,6 +1,7 @@
 """A run's own folder: where it goes (resolvers the configs use, registered by the entry points and tests
 before Hydra composes), and a check that it does not already hold another run."""
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from omegaconf import OmegaConf
 
 from mnistlab.errors import MnistlabError
 from mnistlab.run.ranks import is_rank_zero
+from mnistlab.sweeps import slurm
 
 
 def run_dir_of(ckpt_path: str | None, new_run_dir: str) -> str:
@@ -21,6 +23,11 @@ def existing_run_file(run_dir: Path) -> Path | None:
     """A file showing that a run used ``run_dir``: a killed run leaves checkpoints but no metrics.json."""
     taken = [run_dir / "metrics.json", *sorted((run_dir / "checkpoints").glob("*.ckpt"))]
     return next((path for path in taken if path.exists()), None)
+
+
+def requeued_by_slurm() -> bool:
+    """Whether SLURM restarted this job (preempted, or at its time limit): it goes on in its run dir."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
 
 
 def check_run_dir_is_new(output_dir: Path, ckpt_path: str | None) -> None:
@@ -39,6 +46,8 @@ def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str | None:
     """
     if not is_rank_zero():
         return None
+    if requeued_by_slurm():
+        return f".hydra/requeued_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
     if ckpt_path or existing_run_file(Path(output_dir)):
         return f".hydra/{'resume' if ckpt_path else 'refused'}_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
     return ".hydra"
@@ -47,3 +56,5 @@ def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str | None:
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("run_dir_of", run_dir_of, replace=True)
     OmegaConf.register_new_resolver("config_subdir_for", config_subdir_for, replace=True)
+    OmegaConf.register_new_resolver("slurm_tasks_per_node", slurm.tasks_per_node, replace=True)
+    OmegaConf.register_new_resolver("slurm_gpus_per_node", slurm.gpus_per_node, replace=True)

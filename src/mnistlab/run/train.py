@@ -21,7 +21,7 @@ from mnistlab.io.disk import check_room_for_checkpoints
 from mnistlab.run.interruptions import reporting_interruptions
 from mnistlab.run.result import RunResult, print_test_results
 from mnistlab.run.resume import check_resumable, resolve_ckpt_path
-from mnistlab.run.run_dir import check_run_dir_is_new
+from mnistlab.run.run_dir import check_run_dir_is_new, requeued_by_slurm
 from mnistlab.run.schema import validate_config
 
 # The data is in memory and batches are cut by indexing: worker processes would only add overhead.
@@ -67,8 +67,12 @@ def train(cfg: DictConfig) -> RunResult:
     started = time.perf_counter()
     validate_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
-    check_run_dir_is_new(output_dir, ckpt_path)
+    if cfg.get("ckpt_path") is None and requeued_by_slurm():  # continues from its last finished epoch, if any
+        has_last = any((output_dir / "checkpoints").glob("last*.ckpt"))
+        ckpt_path = resolve_ckpt_path("last", output_dir) if has_last else None
+    else:
+        ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
+        check_run_dir_is_new(output_dir, ckpt_path)
     if ckpt_path:
         check_resumable(Path(ckpt_path), OmegaConf.to_container(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True)
