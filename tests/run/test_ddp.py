@@ -7,6 +7,7 @@ take a DDP start-up each and are marked `ddp` (`pytest -m ddp`, run by .ci/run).
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -237,3 +238,35 @@ def test_a_sweep_of_ddp_jobs_is_one_dir_and_one_row_per_job(mnist_dir, tmp_path)
     for job in ("0", "1"):
         assert [p.name for p in (sweep_dir / job).rglob(".hydra")] == [".hydra"]
         assert metrics_of(sweep_dir / job)["status"] == "finished"
+
+
+def launched_run(launcher: list[str], mnist_dir: Path, tmp_path: Path) -> Path:
+    """train.py started by an outside launcher (the command before the script), each process composing its own config: one run dir still."""
+    logs = tmp_path / "logs"
+    command = [*launcher, str(ROOT / "train.py"), *DDP, "logger=none", "trainer.max_epochs=1"]
+    result = subprocess.run(
+        [*command, f"paths.data_dir={mnist_dir}", f"paths.log_dir={logs}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("Test results (best checkpoint)") == 1
+    [run_dir] = (logs / "train" / "runs").iterdir()
+    assert [p.name for p in logs.rglob(".hydra")] == [".hydra"]
+    assert metrics_of(run_dir)["status"] == "finished"
+    return run_dir
+
+
+@pytest.mark.ddp
+def test_torchrun_starts_one_run(mnist_dir, tmp_path):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
+    launched_run(torchrun, mnist_dir, tmp_path)
+
+
+@pytest.mark.slurm
+@pytest.mark.skipif(shutil.which("srun") is None, reason="no SLURM here: bash .ci/slurm/start.sh")
+def test_srun_tasks_start_one_run_named_after_the_job(mnist_dir, tmp_path):
+    run_dir = launched_run(["srun", "--ntasks-per-node=2", sys.executable], mnist_dir, tmp_path)
+    assert run_dir.name.startswith("slurm_")

@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from mnistlab.errors import MnistlabError
-from mnistlab.run.ranks import is_rank_zero
+from mnistlab.run.ranks import is_rank_zero, run_stamp
 from mnistlab.sweeps import slurm
 
 
@@ -56,5 +56,7 @@ def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str | None:
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("run_dir_of", run_dir_of, replace=True)
     OmegaConf.register_new_resolver("config_subdir_for", config_subdir_for, replace=True)
+    # Cached, as Hydra's `now`: the run dir resolves to one name however often it is read.
+    OmegaConf.register_new_resolver("run_stamp", run_stamp, replace=True, use_cache=True)
     OmegaConf.register_new_resolver("slurm_tasks_per_node", slurm.tasks_per_node, replace=True)
     OmegaConf.register_new_resolver("slurm_gpus_per_node", slurm.gpus_per_node, replace=True)
