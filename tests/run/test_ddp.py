@@ -6,6 +6,7 @@ take a DDP start-up each and are marked `ddp` (`pytest -m ddp`, run by .ci/run).
 
 import csv
 import json
+import math
 import os
 import shutil
 import signal
@@ -241,7 +242,8 @@ def test_a_sweep_of_ddp_jobs_is_one_dir_and_one_row_per_job(mnist_dir, tmp_path)
 
 
 def launched_run(launcher: list[str], mnist_dir: Path, tmp_path: Path) -> Path:
-    """train.py started by an outside launcher (the command before the script), each process composing its own config: one run dir still."""
+    """train.py started by an outside launcher (the command before the script), each process composing its
+    own config: one run dir still."""
     logs = tmp_path / "logs"
     command = [*launcher, str(ROOT / "train.py"), *DDP, "logger=none", "trainer.max_epochs=1"]
     result = subprocess.run(
@@ -270,3 +272,49 @@ def test_torchrun_starts_one_run(mnist_dir, tmp_path):
 def test_srun_tasks_start_one_run_named_after_the_job(mnist_dir, tmp_path):
     run_dir = launched_run(["srun", "--ntasks-per-node=2", sys.executable], mnist_dir, tmp_path)
     assert run_dir.name.startswith("slurm_")
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
+
+
+@pytest.mark.ddp
+def test_divergence_on_two_processes_stops_both_and_is_reported_once(mnist_dir, tmp_path):
+    steps_per_epoch = math.ceil(math.ceil(540 / 2) / 32)  # 540 training images, two shares, batches of 32
+    lr_jump_in_epoch_1 = [  # as tests/callbacks/test_divergence.py: the loss turns NaN early in epoch 1
+        "scheduler=none",
+        "+scheduler._target_=torch.optim.lr_scheduler.MultiStepLR",
+        "+scheduler._partial_=true",
+        f"+scheduler.milestones=[{steps_per_epoch + 2}]",
+        "+scheduler.gamma=1e30",
+    ]
+    run_dir = tmp_path / "run"
+    args = [*DDP, f"paths.data_dir={mnist_dir}", "trainer.max_epochs=4", "logger=none", *lr_jump_in_epoch_1]
+    result = run_script("train.py", *args, f"hydra.run.dir={run_dir}", check=False)
+    assert result.returncode != 0
+    [line] = error_lines(result.stderr)
+    assert "training diverged" in line and "at epoch 1" in line
+    metrics = metrics_of(run_dir)
+    assert metrics["status"] == "diverged" and metrics["epochs_run"] == 1 and metrics["best_epoch"] == 0
+    assert result.stdout.count("Test results (best checkpoint)") == 1
+
+
+@pytest.mark.ddp
+def test_sigterm_to_rank_zero_stops_every_process_and_is_reported_once(mnist_dir, tmp_path):
+    args = [*DDP, f"paths.data_dir={mnist_dir}", "trainer.max_epochs=100", "logger=none", "data.batch_size=8"]
+    run = start(tmp_path, "run", *args)
+    try:
+        wait_for_epoch(run, tmp_path / "run", 0)
+        pids = ranks_of(run)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=60) != 0
+        deadline = time.monotonic() + 30
+        while alive(run, pids[1]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(run, pids[1])
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+    [line] = error_lines((tmp_path / "run.stderr").read_text())
+    assert "interrupted by SIGTERM" in line and "ckpt_path=" in line
+    metrics = metrics_of(tmp_path / "run")
+    assert metrics["status"] == "interrupted" and metrics["interrupted_by"] == "SIGTERM"

@@ -26,6 +26,9 @@ from mnistlab.run.schema import validate_config
 
 # The data is in memory and batches are cut by indexing: worker processes would only add overhead.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
+# Lightning's own all_gather (DDP: divergence checks, the mistakes figure) calls a torch function that warns
+# of its successor, once per process and call site; nothing here can change that.
+warnings.filterwarnings("ignore", "torch.distributed.nn.functional.all_gather is deprecated")
 
 
 def build_datamodule(cfg: DictConfig) -> LightningDataModule:
