@@ -34,7 +34,8 @@ class RunResult:
     last_checkpoint: str | None = None  # where an interrupted run resumes from
     last_checkpoint_epoch: int | None = None
     error: str | None = None  # what ended a failed run
-    seconds: float | None = None
+    fit_seconds: float | None = None  # training and validation alone: what a speedrun is timed by
+    seconds: float | None = None  # the whole run, data loading and the test included
 
     def write(self, run_dir: Path) -> None:
         write_json(run_dir / METRICS_FILE, dataclasses.asdict(self))
