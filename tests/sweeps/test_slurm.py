@@ -49,6 +49,7 @@ def test_no_sbatch_is_one_line_before_any_job(mnist_dir, tmp_path):
     assert not sweep_dir.exists()
 
 
+@pytest.mark.slurm  # with its siblings: two jobs' start-ups are too long for the default suite
 def test_submitit_local_runs_a_sweep_to_its_summary(mnist_dir, tmp_path):
     sweep_dir = tmp_path / "local"
     run_script(
