@@ -35,6 +35,7 @@ def metrics_of(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
+@pytest.mark.slurm  # needs no cluster, but keeps the default suite short
 def test_no_sbatch_is_one_line_before_any_job(mnist_dir, tmp_path):
     sweep_dir = tmp_path / "sweep"
     overrides = [*SLURM, *TINY, "seed=1,2", f"paths.data_dir={mnist_dir}", f"hydra.sweep.dir={sweep_dir}"]
