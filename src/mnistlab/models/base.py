@@ -130,6 +130,10 @@ class ImageClassifier(LightningModule):
         for name, acc in zip(self.class_names, self.test_per_class, strict=True):
             self.log(f"test/acc_per_class/{name}", acc)
 
+    def predict_step(self, batch: Tensor, batch_idx: int = 0) -> Tensor:
+        """Class probabilities of a batch of inputs, whatever the model's output (logits, log-softmax)."""
+        return PROBABILITIES[self.hparams.output](self(batch))
+
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise MnistlabError(
