@@ -5,7 +5,6 @@ format already, as MNIST's files are: only scaled to [0, 1] and, when asked, inv
 """
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +75,6 @@ def read_images(paths: list[Path], field_size: tuple[int, int], invert: bool | s
             prepared.append(prepare_image(open_image(path), field_size, invert))
         except ImageProblem as problem:
             found.problems[number] = str(problem)
-            warnings.warn(f"{path}: {problem}; skipped", stacklevel=2)
     if prepared:
         found.inputs = torch.stack(prepared)
     return found

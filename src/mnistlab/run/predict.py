@@ -1,6 +1,7 @@
 """Predict a user's inputs with a trained model: a CSV of predictions in the predict run's own dir."""
 
 import csv
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     check_invert(cfg.invert)
     trained = load_trained_model(Path(cfg.ckpt_path))
     found = read_user_inputs(Path(cfg.inputs), tuple(trained.card.input_shape), cfg.invert)
+    for number, problem in found.problems.items():
+        print(f"warning: {found.names[number]}: {problem}; skipped", file=sys.stderr)
     probabilities = run_model(trained, found.inputs, cfg) if found.inputs is not None else None
     top_k = min(cfg.top_k, len(trained.card.class_names))
     rows = prediction_rows(found, probabilities, trained.card.class_names, top_k)
@@ -84,11 +87,11 @@ def print_rows(rows: list[dict[str, Any]], show: int, output: Path, problems: in
         table.add_column(name, justify="right" if name == "probability" else "left")
     for row in rows[:show]:
         if "problem" in row:
-            table.add_row(row["input"], "-", "-", f"[red]{row['problem']}[/red]")
+            table.add_row(Path(row["input"]).name, "-", "-", f"[red]{row['problem']}[/red]")
             continue
         ranks = [rank for rank in range(2, len(row)) if f"top{rank}" in row]
         ranked = [f"{row[f'top{r}']} {row[f'top{r}_probability']:.1%}" for r in ranks]
-        table.add_row(row["input"], row["class"], f"{row['probability']:.2%}", ", ".join(ranked))
+        table.add_row(Path(row["input"]).name, row["class"], f"{row['probability']:.2%}", ", ".join(ranked))
     console = Console()
     console.print(table)
     console.print(f"{len(rows) - problems} predicted, {problems} skipped: {output}")
