@@ -1,25 +1,20 @@
 """Test a checkpoint: `python eval.py ckpt_path=<run dir>/checkpoints/best.ckpt` (see conf/eval.yaml)."""
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
-from mnistlab.cli import run
-from mnistlab.config import register_resolvers
-from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import evaluate
+from mnistlab.run.cli import run
+from mnistlab.run.run_dir import register_resolvers
 
 register_resolvers()
 
 
 @hydra.main(config_path="conf", config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    try:
-        evaluate(cfg)
-    except MnistlabError as error:
-        sys.exit(f"error: {error}")
+    from mnistlab.run.evaluate import evaluate  # the stack loads here: --help and --cfg need no torch
+
+    evaluate(cfg)
 
 
 if __name__ == "__main__":
-    run(main)  # Hydra's own errors (an unknown model=..., an unwritable run dir) as one line too
+    run(main)  # every error a user can fix, Hydra's own included, as one line

@@ -5,7 +5,7 @@
     python benchmarks/speed.py --cases small callbacks=none    # any Hydra overrides, for both sides
 
 For each case the project side is a normal run: the real conf/ composed with Hydra's compose API, then
-``build_datamodule``, ``build_model`` and ``build_trainer`` as ``mnistlab.train.train`` calls them, with the
+``build_datamodule``, ``build_model`` and ``build_trainer`` as ``mnistlab.run.train`` calls them, with the
 default callbacks (checkpoints, progress bar, figures) and TensorBoard logging on, writing to a temporary
 folder. The plain side is what one would write by hand: the same network, batch size, optimizer (and
 scheduler) and data as in-memory tensors, with train and validation loss/accuracy tracked per epoch, and no
@@ -45,10 +45,10 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor
 
-from mnistlab.config import register_resolvers
 from mnistlab.data.augment import random_affine
-from mnistlab.results import write_json
-from mnistlab.train import build_datamodule, build_model, build_trainer
+from mnistlab.io.atomic import write_json
+from mnistlab.run.run_dir import register_resolvers
+from mnistlab.run.train import build_datamodule, build_model, build_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -171,7 +171,7 @@ def project_epochs(job: Job, epochs: int) -> Clock:
 
 
 def project_run(job: Job, epochs: int) -> tuple[Clock, L.Trainer]:
-    """Train with the project's code path, as mnistlab.train.train does; times each epoch."""
+    """Train with the project's code path, as mnistlab.run.train.train does; times each epoch."""
     cfg = job.cfg
     with open_dict(cfg):
         cfg.trainer.max_epochs = epochs

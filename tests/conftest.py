@@ -7,8 +7,10 @@ import os
 # Tests start several train.py processes at once on a 2-core machine: one thread each beats oversubscription.
 # Set before torch is imported, so this process and every subprocess inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from PIL import Image, ImageDraw
 
-from mnistlab.config import register_resolvers
+from mnistlab.run.run_dir import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -135,18 +137,23 @@ HAS_TRAINER = ("train", "eval", "predict")
 
 
 def compose_config(
-    root: Path, data_dir: Path, *overrides: str, config_name: str = "train", output_dir: Path | None = None
+    *overrides: str,
+    root: Path,
+    data_dir: Path,
+    config_name: str = "train",
+    output_dir: Path | None = None,
+    shrink: bool = True,
 ) -> DictConfig:
-    """The real conf/ composed and shrunk, writing in ``root`` (its run in ``output_dir``, else root/run)."""
+    """The real conf/ composed (and shrunk), as a run's task config (no hydra node), writing under root."""
     GlobalHydra.instance().clear()
-    shrink = SHRINK if config_name == "train" else SHRINK_OTHERS if config_name in HAS_TRAINER else []
+    small = SHRINK if config_name == "train" else SHRINK_OTHERS if config_name in HAS_TRAINER else []
     if any(override.startswith("callbacks=") for override in overrides):
         # The bar that SHRINK quiets is one of callbacks/default's; another callbacks list has none.
-        shrink = [override for override in shrink if not override.startswith("callbacks.")]
+        small = [override for override in small if not override.startswith("callbacks.")]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
             config_name,
-            overrides=[*shrink, f"paths.data_dir={data_dir}", *overrides],
+            overrides=[*(small if shrink else []), f"paths.data_dir={data_dir}", *overrides],
             return_hydra_config=True,
         )
     HydraConfig.instance().set_config(cfg)
@@ -164,7 +171,9 @@ def compose_cfg(tmp_path: Path, mnist_dir: Path) -> Callable[..., DictConfig]:
     def compose_with(
         *overrides: str, config_name: str = "train", output_dir: Path | None = None
     ) -> DictConfig:
-        return compose_config(tmp_path, mnist_dir, *overrides, config_name=config_name, output_dir=output_dir)
+        return compose_config(
+            *overrides, root=tmp_path, data_dir=mnist_dir, config_name=config_name, output_dir=output_dir
+        )
 
     yield compose_with
     GlobalHydra.instance().clear()
@@ -179,11 +188,11 @@ STROKE_TRAINING = ["model=mlp", "trainer.max_epochs=4", "seed=1"]
 @pytest.fixture(scope="session")
 def stroke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The run dir of a small MLP trained on stroke_digits (one per test session): recognises shapes."""
-    from mnistlab.train import train  # imported late: most tests need no Lightning
+    from mnistlab.run.train import train  # imported late: most tests need no Lightning
 
     root = tmp_path_factory.mktemp("strokes")
     data_dir = write_mnist(root / "data", n_train=STROKE_TRAIN, n_test=STROKE_TEST, digits=stroke_digits)
-    train(compose_config(root, data_dir, *STROKE_TRAINING, "logger=none"))
+    train(compose_config(*STROKE_TRAINING, "logger=none", root=root, data_dir=data_dir))
     GlobalHydra.instance().clear()
     return root / "run"
 
@@ -208,3 +217,56 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert last_line.startswith("error: "), result.stderr[-3000:]
     for fragment in fragments:
         assert fragment in last_line, last_line
+
+
+class Run:
+    """A script (train.py by default) started in the background as a user starts it, in its own folder.
+
+    Output goes to files, so that a full pipe never blocks it. Ctrl-C reaches it as from a terminal: a shell
+    that starts jobs in the background would make them ignore SIGINT.
+    """
+
+    def __init__(
+        self, folder: Path, name: str, *args: str, env: dict[str, str] | None = None, script: str = "train.py"
+    ) -> None:
+        self.name, self.args = name, args
+        self.cwd = folder / f"{name}.cwd"  # where a run that ignored hydra.run.dir would write logs/
+        self.cwd.mkdir()
+        self.stdout, self.stderr = folder / f"{name}.stdout", folder / f"{name}.stderr"
+        self.started = time.monotonic()
+        with self.stdout.open("w") as out, self.stderr.open("w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / script), *args],
+                cwd=self.cwd,
+                stdout=out,
+                stderr=err,
+                env=env,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
+
+    def result(self) -> subprocess.CompletedProcess:
+        self.process.wait(timeout=600)
+        self.seconds_at_most = time.monotonic() - self.started  # from before its start to after its end
+        return subprocess.CompletedProcess(
+            self.args, self.process.returncode, self.stdout.read_text(), self.stderr.read_text()
+        )
+
+    def succeeded(self) -> subprocess.CompletedProcess:
+        result = self.result()
+        assert result.returncode == 0, f"{self.name}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        return result
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes: compared before and after, it shows what changed."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+class Payload:
+    """Unpickling this calls open(path, "w"): the file appears if, and only if, the payload ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))

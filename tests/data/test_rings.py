@@ -3,7 +3,7 @@
 import torch
 
 from mnistlab.data.rings import make_rings
-from mnistlab.train import build_datamodule
+from mnistlab.run.train import build_datamodule
 
 
 def test_points_are_labelled_by_radius():

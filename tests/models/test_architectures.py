@@ -5,7 +5,7 @@ import torch
 from lightning import Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
-from mnistlab.train import build_datamodule, build_model
+from mnistlab.run.train import build_datamodule, build_model
 
 ARCHITECTURES = {
     "mlp": ["model=mlp"],

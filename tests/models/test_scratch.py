@@ -3,8 +3,8 @@
 import torch
 from hydra.utils import instantiate
 
-from mnistlab.models.scratch import GradientDescent
-from mnistlab.train import build_datamodule, build_model
+from mnistlab.models import GradientDescent
+from mnistlab.run.train import build_datamodule, build_model
 
 
 def test_gradient_descent_subtracts_lr_times_the_gradient():

@@ -2,7 +2,6 @@
 inputs stopped in one line."""
 
 import csv
-import json
 import re
 from pathlib import Path
 
@@ -13,11 +12,12 @@ from conftest import assert_one_line_error, compose_config, run_script
 from PIL import Image
 
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import evaluate
+from mnistlab.run.evaluate import evaluate
 from mnistlab.run.export import export
 from mnistlab.run.predict import predict
+from mnistlab.run.result import RunResult
+from mnistlab.run.train import train
 from mnistlab.run.trained_model import CheckpointModel
-from mnistlab.train import train
 
 SIZES = [(200, 200), (64, 90)]  # (width, height) of the pages the digits are drawn on
 
@@ -56,7 +56,11 @@ def accuracy(rows: list[dict[str, str]], labels: np.ndarray, class_names: list[s
 
 def predict_cfg(run_dir: Path, *overrides: str, output: Path):
     return compose_config(
-        output.parent, run_dir.parent / "data", *overrides, config_name="predict", output_dir=output
+        *overrides,
+        root=output.parent,
+        data_dir=run_dir.parent / "data",
+        config_name="predict",
+        output_dir=output,
     )
 
 
@@ -65,11 +69,11 @@ def test_drawn_pages_are_predicted_as_accurately_as_eval_on_the_same_digits(stro
     checkpoint = stroke_run / "checkpoints" / "best.ckpt"
     evaluated = evaluate(
         compose_config(
-            tmp_path,
-            stroke_run.parent / "data",
             f"ckpt_path={checkpoint}",
             "logger=none",
             "callbacks=none",
+            root=tmp_path,
+            data_dir=stroke_run.parent / "data",
             config_name="eval",
             output_dir=tmp_path / "eval",
         )
@@ -87,8 +91,8 @@ def test_drawn_pages_are_predicted_as_accurately_as_eval_on_the_same_digits(stro
     assert len(rows) == len(images) + 2
     predicted, skipped = rows[: len(images)], rows[len(images) :]
     drawn = accuracy(predicted, labels, CheckpointModel(checkpoint).card.class_names)
-    assert evaluated["test_acc"] > 0.9  # a model that has learnt the shapes, or the comparison means little
-    assert abs(drawn - evaluated["test_acc"]) <= 0.01, (drawn, evaluated["test_acc"])
+    assert evaluated.test_acc > 0.9  # a model that has learnt the shapes, or the comparison means little
+    assert abs(drawn - evaluated.test_acc) <= 0.01, (drawn, evaluated.test_acc)
     for row in predicted:
         assert row["problem"] == "" and row["class"] == row["top1"]
         probs = [float(row[f"top{rank}_probability"]) for rank in (1, 2, 3)]
@@ -111,10 +115,10 @@ def test_an_idx_file_gives_exactly_the_checkpoint_s_own_predictions(stroke_run, 
             output=tmp_path / "p",
         )
     )
-    metrics = json.loads((stroke_run / "metrics.json").read_text())
+    trained = RunResult.read(stroke_run)
     class_names = CheckpointModel(stroke_run / "checkpoints" / "best.ckpt").card.class_names
     assert len(rows) == len(images) and rows[3]["input"] == "t10k-images-idx3-ubyte[3]"
-    assert accuracy(rows, labels, class_names) == pytest.approx(metrics["test_acc"], abs=1e-9)
+    assert accuracy(rows, labels, class_names) == pytest.approx(trained.test_acc, abs=1e-9)
 
 
 def test_the_onnx_export_predicts_the_same_through_onnxruntime(stroke_run, tmp_path):
@@ -124,10 +128,10 @@ def test_the_onnx_export_predicts_the_same_through_onnxruntime(stroke_run, tmp_p
     checkpoint = stroke_run / "checkpoints" / "best.ckpt"
     export(
         compose_config(
-            tmp_path,
-            stroke_run.parent / "data",
             f"ckpt_path={checkpoint}",
             "overwrite=true",
+            root=tmp_path,
+            data_dir=stroke_run.parent / "data",
             config_name="export",
         )
     )

@@ -1,17 +1,10 @@
-from mnistlab.callbacks.confusion_matrix import ConfusionMatrixFigure
-from mnistlab.callbacks.hparams import HParamsTable
-from mnistlab.callbacks.learning_rate import LearningRateMonitor
-from mnistlab.callbacks.mistakes import ConfidentMistakesFigure
-from mnistlab.callbacks.model_graph import ModelGraph
-from mnistlab.callbacks.predictions import PredictionsGrid
-from mnistlab.callbacks.run_config import RunConfigInCheckpoint
+"""Callbacks that keep a run correct: exact reseeding, a stop on divergence, the run's config in checkpoints.
 
-__all__ = [
-    "ConfidentMistakesFigure",
-    "ConfusionMatrixFigure",
-    "HParamsTable",
-    "LearningRateMonitor",
-    "ModelGraph",
-    "PredictionsGrid",
-    "RunConfigInCheckpoint",
-]
+What a user looks at (figures, HPARAMS, graph, LR chart) is in ``mnistlab.dashboards``.
+"""
+
+from mnistlab.callbacks.divergence import StopOnDivergence, TrainingDiverged
+from mnistlab.callbacks.run_config import RunConfigInCheckpoint
+from mnistlab.callbacks.seeding import SeedEachEpoch
+
+__all__ = ["RunConfigInCheckpoint", "SeedEachEpoch", "StopOnDivergence", "TrainingDiverged"]

@@ -59,7 +59,6 @@ class ImageClassifier(LightningModule):
         self.test_acc_per_class = MulticlassAccuracy(num_classes, average=None)
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # survives a resume, so val/acc_best stays the run's best
-        self.test_per_class: list[float] = []
         self._kept_steps: list[tuple[Tensor, Tensor, Tensor]] = []  # training steps not yet in the metrics
 
     def forward(self, x: Tensor) -> Tensor:
@@ -69,9 +68,9 @@ class ImageClassifier(LightningModule):
         x, y = batch
         out = self(x)
         loss = self.loss_fn(out, y)
-        # A step only keeps its tensors: one self.log and one metric update per step would cost more than a
-        # small net's whole step (docs/benchmarks.md). They are reduced on the device every log interval,
-        # which is also when Lightning writes step metrics to the logger.
+        # A step only keeps its tensors: a self.log and a metric update per step cost more than a small net's
+        # whole step (docs/benchmarks.md). They are reduced on the device every log interval, which is also
+        # when Lightning writes step metrics to the logger.
         self._kept_steps.append((loss.detach(), out.detach(), y))
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log("train/loss_step", self._reduce_kept_steps())
@@ -125,9 +124,9 @@ class ImageClassifier(LightningModule):
         return outputs
 
     def on_test_epoch_end(self) -> None:
-        self.test_per_class = self.test_acc_per_class.compute().tolist()
+        per_class = self.test_acc_per_class.compute()
         self.test_acc_per_class.reset()
-        for name, acc in zip(self.class_names, self.test_per_class, strict=True):
+        for name, acc in zip(self.class_names, per_class, strict=True):
             self.log(f"test/acc_per_class/{name}", acc)
 
     def predict_step(self, batch: Tensor, batch_idx: int = 0) -> Tensor:

@@ -1,4 +1,5 @@
-"""A small convolutional net: two conv blocks, then a fully connected head."""
+"""A small convolutional net: one conv block per entry of ``channels`` (three by default), then a fully
+connected head."""
 
 import itertools
 import math

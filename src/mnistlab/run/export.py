@@ -21,9 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from torch import Tensor, nn
 
-from mnistlab.config import run_dir_of
 from mnistlab.errors import MnistlabError
-from mnistlab.results import write_json
+from mnistlab.io.atomic import write_json
+from mnistlab.run.run_dir import run_dir_of
 from mnistlab.run.trained_model import CheckpointModel, ModelCard, OnnxModel
 
 EXPORT_DIR = "export"

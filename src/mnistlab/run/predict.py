@@ -18,6 +18,7 @@ from mnistlab.data.batches import SequentialIndexBatches
 from mnistlab.data.user_images import check_invert, normalise
 from mnistlab.data.user_inputs import UserInputs, read_user_inputs
 from mnistlab.errors import MnistlabError
+from mnistlab.io.atomic import atomic_file
 from mnistlab.run.trained_model import CheckpointModel, OnnxModel, load_trained_model
 
 PREDICTIONS_FILE = "predictions.csv"
@@ -74,9 +75,8 @@ def columns(top_k: int) -> list[str]:
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]], top_k: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns(top_k), restval="")
+    with atomic_file(path) as file:
+        writer = csv.DictWriter(file, fieldnames=columns(top_k), restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
 

@@ -14,8 +14,8 @@ from torch import Tensor
 
 from mnistlab.data.user_images import normalise
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import load_run_config
 from mnistlab.models.base import ImageClassifier
+from mnistlab.run.evaluate import load_run_config
 
 ONNX_SUFFIX = ".onnx"
 

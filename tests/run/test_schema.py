@@ -6,10 +6,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import MissingConfigException
 
-from mnistlab.cli import one_line
 from mnistlab.errors import MnistlabError
-from mnistlab.schema import validate_config
-from mnistlab.train import train
+from mnistlab.run.cli import one_line
+from mnistlab.run.schema import validate_config
+from mnistlab.run.train import train
 
 NUMBER = "a number > 0"
 WHOLE = "a whole number >= 1"

@@ -7,7 +7,7 @@ from lightning import Callback, LightningModule, Trainer
 from omegaconf import OmegaConf
 from torch.utils.tensorboard.summary import hparams
 
-from mnistlab.callbacks.tensorboard import tensorboard_writer
+from mnistlab.dashboards.tensorboard import tensorboard_writer
 
 
 class HParamsTable(Callback):

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from mnistlab.callbacks.tensorboard import as_pixels, is_image, short_labels, tensorboard_writer
+from mnistlab.dashboards.tensorboard import as_pixels, is_image, short_labels, tensorboard_writer
 
 
 class PredictionsGrid(Callback):

@@ -8,7 +8,7 @@ from lightning import Callback, LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from mnistlab.callbacks.tensorboard import draw_image, is_image, short_labels, tensorboard_writer
+from mnistlab.dashboards.tensorboard import draw_image, is_image, short_labels, tensorboard_writer
 
 
 class MostConfidentMistakes:

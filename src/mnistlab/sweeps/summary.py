@@ -1,34 +1,27 @@
-"""Multirun sweeps: a failing job becomes a row of the summary instead of the end of the sweep, and every
-sweep ends in ``<sweep dir>/summary.csv`` and ``summary.md``, best job first."""
+"""Every sweep ends in summary.csv and summary.md in its sweep dir, best job first; failed jobs are rows."""
 
 import csv
 import json
-import logging
 import math
 import sys
-import time
-import traceback
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
-from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from mnistlab.errors import MnistlabError
-from mnistlab.results import write_json
-
-log = logging.getLogger(__name__)
+from mnistlab.errors import describe
+from mnistlab.io.atomic import write_json
+from mnistlab.run.result import RunResult
+from mnistlab.sweeps.jobs import ERROR_FILE
 
 JOB_FILE = "job.json"  # written by SweepSummary.on_job_end: the job's number, overrides and Hydra status
-ERROR_FILE = "error.json"  # written by run_sweep_job when the job raised
 COLUMNS = [
     "job",
     "overrides",
@@ -40,59 +33,6 @@ COLUMNS = [
     "run_dir",
     "error",
 ]
-
-
-def is_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def objective(metrics: dict[str, Any]) -> float | None:
-    """What a sweeper minimises: the best val/loss of a finished run; None (a failed trial) otherwise.
-
-    None, not nan: the Optuna sweeper (1.3.0) hands a nan on to the study, which rejects it, and the sweeper
-    then crashes while recording the trial as failed. None it records as failed directly.
-    """
-    loss = metrics.get("best_val_loss")
-    if metrics.get("status", "finished") != "finished" or loss is None or not math.isfinite(loss):
-        return None
-    return float(loss)
-
-
-def run_sweep_job(task: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> float | None:
-    """One job of a multirun. An exception is logged and recorded in the job's run dir, and the job scores
-    None: Hydra's basic sweeper would re-raise it and end the sweep; Optuna's marks the trial failed."""
-    started = time.perf_counter()
-    try:
-        return objective(task(cfg))
-    except Exception as error:
-        if isinstance(cause(error), MnistlabError):
-            log.error(f"error: {cause(error)}")
-        else:
-            log.exception("this job failed; the sweep goes on")
-        record = {
-            "error": describe(error),
-            "seconds": round(time.perf_counter() - started, 2),
-            "traceback": traceback.format_exc(),
-        }
-        write_json(Path(cfg.paths.output_dir) / ERROR_FILE, record)
-        return None
-
-
-def cause(error: BaseException) -> BaseException:
-    """The error itself, not Hydra's wrapper around an error raised while instantiating a config."""
-    while isinstance(error, InstantiationException) and error.__cause__ is not None:
-        error = error.__cause__
-    return error
-
-
-def describe(error: BaseException) -> str:
-    """One line: the message alone for a user's mistake, with the exception's type for anything else."""
-    error = cause(error)
-    lines = str(error).strip().splitlines()
-    message = lines[0] if lines else ""
-    if isinstance(error, MnistlabError):
-        return message
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 class HydraConfigAtSweepStart(Callback):
@@ -140,19 +80,20 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def job_row(run_dir: Path) -> dict[str, Any]:
-    job, metrics, error = (read_json(run_dir / name) for name in (JOB_FILE, "metrics.json", ERROR_FILE))
+    job, error = read_json(run_dir / JOB_FILE), read_json(run_dir / ERROR_FILE)
+    result = RunResult.read(run_dir) or RunResult(status="no result", seconds=error.get("seconds"))
     failure = error.get("error") or job.get("error")
-    status = metrics.get("status", "finished") if metrics else "no result"
+    status = result.status
     if failure and status in ("finished", "no result"):
         status = "failed"  # a diverged or interrupted run says so itself in its metrics.json
     return {
         "job": job.get("job"),
         "overrides": " ".join(job.get("overrides", [])),
         "status": status,
-        "best_val_loss": metrics.get("best_val_loss"),
-        "best_epoch": metrics.get("best_epoch"),
-        "test_acc": metrics.get("test_acc"),
-        "seconds": metrics.get("seconds", error.get("seconds")),
+        "best_val_loss": result.best_val_loss,
+        "best_epoch": result.best_epoch,
+        "test_acc": result.test_acc,
+        "seconds": result.seconds,
         "run_dir": str(run_dir.resolve()),
         "error": failure or "",
     }

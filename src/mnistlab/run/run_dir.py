@@ -1,9 +1,12 @@
-"""Resolvers the configs use; registered by the entry points (and tests) before Hydra composes."""
+"""A run's own folder: where it goes (resolvers the configs use, registered by the entry points and tests
+before Hydra composes), and a check that it does not already hold another run."""
 
 from datetime import datetime
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from mnistlab.errors import MnistlabError
 
 
 def run_dir_of(ckpt_path: str | None, new_run_dir: str) -> str:
@@ -17,6 +20,14 @@ def existing_run_file(run_dir: Path) -> Path | None:
     """A file showing that a run used ``run_dir``: a killed run leaves checkpoints but no metrics.json."""
     taken = [run_dir / "metrics.json", *sorted((run_dir / "checkpoints").glob("*.ckpt"))]
     return next((path for path in taken if path.exists()), None)
+
+
+def check_run_dir_is_new(output_dir: Path, ckpt_path: str | None) -> None:
+    if ckpt_path is None and (found := existing_run_file(output_dir)):
+        raise MnistlabError(
+            f"{output_dir} already holds a run ({found.relative_to(output_dir)}): choose another "
+            f"hydra.run.dir, or resume it with ckpt_path=last hydra.run.dir={output_dir}"
+        )
 
 
 def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str:

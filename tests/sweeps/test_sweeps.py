@@ -9,8 +9,10 @@ import pytest
 from conftest import run_script
 from omegaconf import OmegaConf
 
-from mnistlab.results import write_json
-from mnistlab.sweeps import SweepSummary, objective
+from mnistlab.io.atomic import write_json
+from mnistlab.run.result import RunResult
+from mnistlab.sweeps.jobs import objective
+from mnistlab.sweeps.summary import SweepSummary
 
 # Tiny jobs: one short epoch of a small MLP with real checkpoints; no TensorBoard, whose figures take longer.
 TINY = [
@@ -98,16 +100,16 @@ def test_a_sweep_where_no_job_finished_is_summarised_then_reported_as_an_error(t
 
 
 @pytest.mark.parametrize(
-    ("metrics", "expected"),
+    ("result", "expected"),
     [
-        ({"status": "finished", "best_val_loss": 0.25}, 0.25),
-        ({"status": "diverged", "best_val_loss": 0.25}, None),
-        ({"status": "finished", "best_val_loss": math.inf}, None),
-        ({"status": "finished", "best_val_loss": None}, None),
+        (RunResult(status="finished", best_val_loss=0.25), 0.25),
+        (RunResult(status="diverged", best_val_loss=0.25), None),
+        (RunResult(status="finished", best_val_loss=math.inf), None),
+        (RunResult(status="finished", best_val_loss=None), None),
     ],
 )
-def test_objective_is_the_best_val_loss_of_a_finished_run_only(metrics, expected):
-    assert objective(metrics) == expected
+def test_objective_is_the_best_val_loss_of_a_finished_run_only(result, expected):
+    assert objective(result) == expected
 
 
 @pytest.mark.slow

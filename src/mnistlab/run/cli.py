@@ -7,13 +7,13 @@ wraps errors raised inside ``instantiate``; here each becomes the one line that 
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
 
-from mnistlab.errors import MnistlabError
-from mnistlab.interruptions import RunInterrupted
+from mnistlab.errors import RunInterrupted, user_error
 
 # Errors that mean "this folder cannot take our files", as opposed to a bug.
 CANNOT_WRITE = {
@@ -26,6 +26,8 @@ CANNOT_WRITE = {
     errno.ENOTDIR,
     errno.EEXIST,
 }
+# Where Hydra and the run make their folders: any OSError there means the folder cannot be made.
+MAKING_FOLDERS = {"mkdir", "makedirs"}
 
 
 def run(main: Callable[[], Any]) -> None:
@@ -47,24 +49,24 @@ def run(main: Callable[[], Any]) -> None:
 
 
 def one_line(error: BaseException) -> str | None:
-    for cause in causes(error):
-        if isinstance(cause, MnistlabError):
-            return str(cause)
+    if (mistake := user_error(error)) is not None:
+        return str(mistake)
     if isinstance(error, MissingConfigException) and error.options is not None and error.missing_cfg_file:
         group, _, name = error.missing_cfg_file.rpartition("/")
         return f"{group}={name} is unknown: choose one of {', '.join(sorted(error.options))}"
     if isinstance(error, HydraException):
         text = str(error).split("Config search path")[0]
         return " ".join(text.split())
-    if isinstance(error, OSError) and error.errno in CANNOT_WRITE and error.filename:
+    if isinstance(error, OSError) and error.filename and cannot_write(error):
         return (
-            f"cannot write {error.filename} ({error.strerror}): choose a writable folder with "
-            "paths.log_dir=... or hydra.run.dir=..."
+            f"cannot write {error.filename} ({error.strerror}): choose a folder that can be created and "
+            "written with paths.log_dir=... or hydra.run.dir=..."
         )
     return None
 
 
-def causes(error: BaseException | None) -> Iterator[BaseException]:
-    while error is not None:
-        yield error
-        error = error.__cause__
+def cannot_write(error: OSError) -> bool:
+    if error.errno in CANNOT_WRITE:
+        return True
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(frame.name in MAKING_FOLDERS for frame in frames)

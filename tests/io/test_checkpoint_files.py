@@ -7,20 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import Payload
 
-import mnistlab.checkpoints
-from mnistlab.checkpoints import AtomicCheckpointIO, check_resumable, load_checkpoint
+import mnistlab.io.atomic
 from mnistlab.errors import MnistlabError
-
-
-class Payload:
-    """Unpickling this calls open(path, "w"): the file appears if, and only if, the payload ran."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (str(self.path), "w"))
+from mnistlab.io.checkpoint_io import AtomicCheckpointIO
+from mnistlab.io.checkpoints import load_checkpoint
+from mnistlab.run.resume import check_resumable
 
 
 def plain_checkpoint(**extra) -> dict:
@@ -107,7 +100,7 @@ def test_saving_goes_through_a_temporary_file_renamed_in_its_own_folder(tmp_path
         renames.append((src, dst))
         real_replace(src, dst)
 
-    monkeypatch.setattr(mnistlab.checkpoints.os, "replace", replace)
+    monkeypatch.setattr(mnistlab.io.atomic.os, "replace", replace)
     path = tmp_path / "checkpoints" / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint(plain_checkpoint(), path)
     [(temporary, target)] = renames
@@ -127,34 +120,3 @@ def test_a_save_that_fails_part_way_leaves_the_previous_checkpoint_whole(tmp_pat
         io.save_checkpoint(plain_checkpoint(epoch=1, broken=lambda: None), path)
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]  # no temporary file left behind
-
-
-def test_only_a_whole_training_state_of_the_same_run_can_be_resumed(tmp_path):
-    weights_only = tmp_path / "weights.ckpt"
-    torch.save(plain_checkpoint(), weights_only)
-    with pytest.raises(MnistlabError, match="it lacks loops, optimizer_states, run_config"):
-        check_resumable(weights_only, {})
-
-    run_config = {"seed": 7, "model": {"dropout": 0.3}, "data": {"data_dir": "/a", "batch_size": 32}}
-    path = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    path.parent.mkdir(parents=True)
-    torch.save(plain_checkpoint(loops={}, optimizer_states=[], run_config=run_config), path)
-    moved = {**run_config, "data": {"data_dir": "/b", "batch_size": 32}, "trainer": {"max_epochs": 9}}
-    check_resumable(path, moved)  # the data may move and the run may grow longer
-    with pytest.raises(MnistlabError) as error:
-        check_resumable(path, {**run_config, "model": {"dropout": 0.5}})
-    message = str(error.value)
-    assert "model.dropout=0.3" in message and "model.dropout=0.5" in message
-    assert str(tmp_path / "run" / ".hydra" / "overrides.yaml") in message
-
-
-def test_a_schedule_planned_for_the_run_length_cannot_be_stretched_by_a_resume(tmp_path):
-    onecycle = {"_target_": "torch.optim.lr_scheduler.OneCycleLR", "_partial_": True, "max_lr": 0.01}
-    run_config = {"seed": 7, "scheduler": onecycle, "trainer": {"max_epochs": 1}}
-    path = tmp_path / "last.ckpt"
-    torch.save(plain_checkpoint(loops={}, optimizer_states=[], run_config=run_config), path)
-    check_resumable(path, run_config)
-    # Lightning would restore the one-epoch schedule and fail in the second epoch ("Tried to step 18 times").
-    with pytest.raises(MnistlabError) as error:
-        check_resumable(path, {**run_config, "trainer": {"max_epochs": 2}})
-    assert "planned for trainer.max_epochs=1, and a resume cannot stretch it to 2" in str(error.value)

@@ -2,15 +2,14 @@
 
 import time
 from pathlib import Path
-from typing import Any
 
 from hydra.utils import get_class, instantiate
 from lightning import LightningModule
 from omegaconf import DictConfig, OmegaConf
 
-from mnistlab.checkpoints import load_checkpoint
 from mnistlab.errors import MnistlabError
-from mnistlab.results import print_test_results, write_json
+from mnistlab.io.checkpoints import load_checkpoint
+from mnistlab.run.result import RunResult, print_test_results
 
 
 def load_run_config(ckpt_path: Path) -> DictConfig:
@@ -20,7 +19,7 @@ def load_run_config(ckpt_path: Path) -> DictConfig:
     return OmegaConf.create(checkpoint["run_config"])
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
+def evaluate(cfg: DictConfig) -> RunResult:
     started = time.perf_counter()
     ckpt_path = Path(cfg.ckpt_path)
     run_cfg = load_run_config(ckpt_path)
@@ -35,13 +34,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     [test] = trainer.test(model, datamodule=datamodule, verbose=False)
 
-    metrics = {
-        "checkpoint": str(ckpt_path.resolve()),
-        "test_loss": test["test/loss"],
-        "test_acc": test["test/acc"],
-        "test_acc_per_class": model.test_per_class,
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    write_json(Path(cfg.paths.output_dir) / "metrics.json", metrics)
-    print_test_results(metrics, model.class_names)
-    return metrics
+    result = RunResult(status="finished", seed=run_cfg.get("seed"), checkpoint=str(ckpt_path.resolve()))
+    result.add_test(test, list(datamodule.class_names))
+    result.seconds = round(time.perf_counter() - started, 2)
+    result.write(Path(cfg.paths.output_dir))
+    print_test_results(result, list(datamodule.class_names))
+    return result

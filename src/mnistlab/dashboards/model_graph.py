@@ -5,7 +5,7 @@ import warnings
 import torch
 from lightning import Callback, LightningModule, Trainer
 
-from mnistlab.callbacks.tensorboard import tensorboard_writer
+from mnistlab.dashboards.tensorboard import tensorboard_writer
 
 
 class ModelGraph(Callback):

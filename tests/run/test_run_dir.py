@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from mnistlab.errors import MnistlabError
-from mnistlab.train import check_run_dir_is_new, resolve_ckpt_path, train
+from mnistlab.run.resume import resolve_ckpt_path
+from mnistlab.run.run_dir import check_run_dir_is_new
+from mnistlab.run.train import train
 
 
 def test_a_dir_holding_a_killed_or_finished_run_is_refused_unless_resumed(tmp_path):
@@ -62,6 +64,5 @@ def test_ckpt_path_last_resumes_the_run_and_only_the_same_run(compose_cfg, tmp_p
         train(compose_cfg("model=mlp", "seed=4", "scheduler=none", "trainer.max_epochs=2", "ckpt_path=last"))
     assert f"ckpt_path={last}: the run was trained with seed=3 but this resume has seed=4" in str(error.value)
     assert torch.load(last, weights_only=True)["epoch"] == 0  # the refused resume trained nothing
-    metrics = train(compose_cfg(*run, "trainer.max_epochs=2", "ckpt_path=last"))
-    assert metrics["epochs_run"] == 2
+    assert train(compose_cfg(*run, "trainer.max_epochs=2", "ckpt_path=last")).epochs_run == 2
     assert torch.load(last, weights_only=True)["epoch"] == 1

@@ -12,18 +12,16 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import CONF, SHRINK, write_mnist
-from hydra import compose, initialize_config_dir
+from conftest import compose_config, write_mnist
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from mnistlab.callbacks import ConfusionMatrixFigure
-from mnistlab.callbacks.mistakes import MostConfidentMistakes
-from mnistlab.evaluate import evaluate
-from mnistlab.train import build_datamodule, build_model, build_trainer, train
+from mnistlab.dashboards import ConfusionMatrixFigure
+from mnistlab.dashboards.mistakes import MostConfidentMistakes
+from mnistlab.run.evaluate import evaluate
+from mnistlab.run.result import RunResult
+from mnistlab.run.train import build_datamodule, build_model, build_trainer, train
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 CLASS_NAMES = [f"{digit} - {word}" for digit, word in enumerate(DIGITS)]  # torchvision's MNIST.classes
@@ -58,28 +56,11 @@ def expected(value: Any) -> Any:
     return value if isinstance(value, str) else pytest.approx(value)
 
 
-def compose_train(root: Path, *overrides: str) -> DictConfig:
-    """The real conf/, shrunk as conftest's compose_cfg does, for a run shared by the whole module."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[*SHRINK, f"paths.data_dir={root / 'data'}", *overrides],
-            return_hydra_config=True,
-        )
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(root)
-        cfg.paths.output_dir = str(root / "run")
-        del cfg.hydra
-    return cfg
-
-
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResult]:
     root = tmp_path_factory.mktemp("dashboards")
     write_mnist(root / "data")
-    metrics = train(compose_train(root, *SHORT_RUN))
+    metrics = train(compose_config(*SHORT_RUN, root=root, data_dir=root / "data"))
     GlobalHydra.instance().clear()
     return root / "run", metrics
 
@@ -103,7 +84,7 @@ def test_per_class_accuracy_scalars_match_metrics_json(finished_run):
     run_dir, metrics = finished_run
     events = read_events(run_dir / "tensorboard")
     logged = [events.Scalars(f"test/acc_per_class/{name}")[-1].value for name in CLASS_NAMES]
-    assert logged == pytest.approx(metrics["test_acc_per_class"])
+    assert logged == pytest.approx(metrics.test_acc_per_class)
     assert min(logged) < 1.0  # a short run: the figures below have mistakes to show
 
 
@@ -173,11 +154,8 @@ def test_eval_writes_the_test_figures_and_metrics_into_its_own_run_dir(finished_
     cfg = compose_cfg(
         f"ckpt_path={run_dir / 'checkpoints' / 'best.ckpt'}", config_name="eval", output_dir=eval_dir
     )
-    metrics = evaluate(cfg)
-    assert metrics["test_acc"] == pytest.approx(trained["test_acc"])
-    assert json.loads((eval_dir / "metrics.json").read_text())["test_acc"] == pytest.approx(
-        trained["test_acc"]
-    )
+    assert evaluate(cfg).test_acc == pytest.approx(trained.test_acc)
+    assert json.loads((eval_dir / "metrics.json").read_text())["test_acc"] == pytest.approx(trained.test_acc)
     tags = read_events(eval_dir / "tensorboard").Tags()
     assert {"test/confusion_matrix", "test/predictions", "test/mistakes"} <= set(tags["images"])
     assert {f"test/acc_per_class/{name}" for name in CLASS_NAMES} <= set(tags["scalars"])
@@ -244,4 +222,4 @@ def test_tensorboard_server_serves_scalars_images_and_hparams(finished_run, tmp_
     [group] = groups["sessionGroups"]
     assert group["hparams"]["optimizer/lr"] == pytest.approx(1e-3)
     shown = {value["name"]["tag"]: value["value"] for value in group["metricValues"]}
-    assert shown["test/acc"] == pytest.approx(metrics["test_acc"])
+    assert shown["test/acc"] == pytest.approx(metrics.test_acc)

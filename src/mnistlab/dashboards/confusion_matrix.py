@@ -8,15 +8,15 @@ from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.figure import Figure
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from mnistlab.callbacks.tensorboard import short_labels, tensorboard_writer
+from mnistlab.dashboards.tensorboard import short_labels, tensorboard_writer
 
 
 class ConfusionMatrixFigure(Callback):
     """Counts (true class, predicted class) pairs on the device during evaluation, then draws them once.
 
-    Drawing takes matplotlib about 0.2 s on a CPU (a hundred numbers to render), a third of a small MLP's
-    epoch: during training the validation matrix is drawn every ``every_n_epochs`` epochs. The test matrix,
-    of the best checkpoint, is drawn at the end of every run.
+    Drawing with matplotlib (a hundred numbers to render) costs a sizeable part of a small MLP's epoch
+    (docs/benchmarks.md): during training the validation matrix is drawn every ``every_n_epochs`` epochs.
+    The test matrix, of the best checkpoint, is drawn at the end of every run.
     """
 
     def __init__(self, every_n_epochs: int = 1) -> None:

@@ -1,18 +1,13 @@
 """eval.py tests a checkpoint from its path alone: the model and data come from the checkpoint."""
 
 import json
-from pathlib import Path
 
 import pytest
-from conftest import run_script
+from conftest import files_in, run_script
 
 from mnistlab.errors import MnistlabError
-from mnistlab.evaluate import evaluate
-from mnistlab.train import train
-
-
-def files_in(folder: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+from mnistlab.run.evaluate import evaluate
+from mnistlab.run.train import train
 
 
 def test_eval_needs_only_the_checkpoint_and_writes_its_own_run_dir(compose_cfg, mnist_dir, tmp_path):
@@ -29,9 +24,9 @@ def test_eval_needs_only_the_checkpoint_and_writes_its_own_run_dir(compose_cfg, 
 
     [metrics_file] = elsewhere.glob("logs/eval/runs/*/metrics.json")
     evaluated = json.loads(metrics_file.read_text())
-    assert evaluated["test_acc"] == pytest.approx(trained["test_acc"], abs=1e-6)
-    assert evaluated["test_loss"] == pytest.approx(trained["test_loss"], rel=1e-5)
-    assert evaluated["test_acc_per_class"] == pytest.approx(trained["test_acc_per_class"], abs=1e-6)
+    assert evaluated["test_acc"] == pytest.approx(trained.test_acc, abs=1e-6)
+    assert evaluated["test_loss"] == pytest.approx(trained.test_loss, rel=1e-5)
+    assert evaluated["test_acc_per_class"] == pytest.approx(trained.test_acc_per_class, abs=1e-6)
     assert files_in(trained_dir) == before  # nothing written into the training run
     assert "9 - nine" in result.stdout  # the per-class table
 

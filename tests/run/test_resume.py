@@ -8,15 +8,16 @@ resumed from the path of its last.ckpt.
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import ROOT, SHRINK, assert_one_line_error, write_mnist
+from conftest import SHRINK, Run, assert_one_line_error, write_mnist
+
+from mnistlab.errors import MnistlabError
+from mnistlab.run.resume import check_resumable
 
 EPOCHS = 3
 STOP_AFTER_EPOCH = 0  # signal once last.ckpt holds this epoch (0-based): two more are still to go
@@ -33,35 +34,6 @@ ARGS = [
 NUMBERS = ["status", "best_val_loss", "best_epoch", "test_loss", "test_acc", "test_acc_per_class", "seed"]
 # Five processes share two cores: one thread each spares them OpenMP's spinning against each other.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-class Run:
-    """train.py in the background, its output in files (a full pipe would block it)."""
-
-    def __init__(self, root: Path, name: str, *args: str) -> None:
-        self.name, self.args, self.run_dir = name, args, root / name
-        self.stdout, self.stderr = root / f"{name}.stdout", root / f"{name}.stderr"
-        with self.stdout.open("w") as out, self.stderr.open("w") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, str(ROOT / "train.py"), *args],
-                cwd=root,
-                stdout=out,
-                stderr=err,
-                env=ENV,
-                # A shell that starts jobs in the background makes them ignore Ctrl-C; a terminal would not.
-                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-            )
-
-    def result(self) -> subprocess.CompletedProcess:
-        self.process.wait(timeout=300)
-        return subprocess.CompletedProcess(
-            self.args, self.process.returncode, self.stdout.read_text(), self.stderr.read_text()
-        )
-
-    def succeeded(self) -> subprocess.CompletedProcess:
-        result = self.result()
-        assert result.returncode == 0, f"{self.name}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        return result
 
 
 def last_epoch(run_dir: Path) -> int | None:
@@ -95,7 +67,8 @@ def runs(tmp_path_factory):
     launched: list[Run] = []
 
     def start(name: str, *extra: str) -> Run:
-        launched.append(Run(root, name, *args, *extra))
+        launched.append(Run(root, name, *args, *extra, env=ENV))
+        launched[-1].run_dir = root / name
         return launched[-1]
 
     try:
@@ -164,3 +137,74 @@ def test_sigterm_and_ctrl_c_keep_last_ckpt_record_the_epoch_and_exit_non_zero(ru
     assert metrics["last_checkpoint_epoch"] == run.stopped_at < EPOCHS - 1
     assert metrics["epochs_run"] in (run.stopped_at, run.stopped_at + 1)
     assert metrics["epochs_run"] < EPOCHS
+
+
+def training_state(run_config: dict, step: int = 10) -> dict:
+    """What Lightning saves at the end of an epoch, reduced to what a resume reads."""
+    weights = {"net.weight": torch.zeros(2, 3)}
+    return {"state_dict": weights, "epoch": 0, "global_step": step, "loops": {}, "optimizer_states": [],
+            "run_config": run_config}  # fmt: skip
+
+
+def test_only_a_whole_training_state_of_the_same_run_can_be_resumed(tmp_path):
+    weights_only = tmp_path / "weights.ckpt"
+    torch.save({"state_dict": {}, "epoch": 0}, weights_only)
+    with pytest.raises(MnistlabError, match="it lacks loops, optimizer_states, global_step, run_config"):
+        check_resumable(weights_only, {})
+
+    run_config = {"seed": 7, "model": {"dropout": 0.3}, "data": {"data_dir": "/a", "batch_size": 32}}
+    path = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    path.parent.mkdir(parents=True)
+    torch.save(training_state(run_config), path)
+    moved = {**run_config, "data": {"data_dir": "/b", "batch_size": 32}, "trainer": {"max_epochs": 9}}
+    check_resumable(path, moved)  # the data may move and the run may grow longer
+    with pytest.raises(MnistlabError) as error:
+        check_resumable(path, {**run_config, "model": {"dropout": 0.5}})
+    message = str(error.value)
+    assert "model.dropout=0.3" in message and "model.dropout=0.5" in message
+    assert str(tmp_path / "run" / ".hydra" / "overrides.yaml") in message
+
+
+def test_a_schedule_planned_for_the_run_length_cannot_be_stretched_by_a_resume(tmp_path):
+    onecycle = {"_target_": "torch.optim.lr_scheduler.OneCycleLR", "_partial_": True, "max_lr": 0.01}
+    run_config = {"seed": 7, "scheduler": onecycle, "trainer": {"max_epochs": 1}}
+    path = tmp_path / "last.ckpt"
+    torch.save(training_state(run_config), path)
+    check_resumable(path, run_config)
+    # Lightning would restore the one-epoch schedule and fail in the second epoch ("Tried to step 18 times").
+    with pytest.raises(MnistlabError) as error:
+        check_resumable(path, {**run_config, "trainer": {"max_epochs": 2}})
+    assert "planned for trainer.max_epochs=1, and a resume cannot stretch it to 2" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "then", "now"),
+    [
+        ("precision", "32-true", "bf16-mixed"),
+        ("gradient_clip_val", None, 1.0),
+        ("accumulate_grad_batches", 1, 2),
+        ("deterministic", False, True),
+    ],
+)
+def test_a_resume_keeps_the_trainer_settings_that_change_every_step(tmp_path, key, then, now):
+    run_config = {"seed": 7, "trainer": {key: then, "max_epochs": 1}}
+    path = tmp_path / "last.ckpt"
+    torch.save(training_state(run_config), path)
+    check_resumable(path, run_config)
+    with pytest.raises(MnistlabError) as error:
+        check_resumable(path, {**run_config, "trainer": {key: now, "max_epochs": 1}})
+    assert f"trainer.{key}={then!r} but this resume has {now!r}" in str(error.value)
+
+
+def test_a_resume_from_a_checkpoint_the_run_went_on_past_is_refused(tmp_path):
+    run_config = {"seed": 7}
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(training_state(run_config, step=20), checkpoints / "best.ckpt")
+    torch.save(training_state(run_config, step=60), checkpoints / "last.ckpt")
+    check_resumable(checkpoints / "last.ckpt", run_config)
+    with pytest.raises(MnistlabError) as error:
+        check_resumable(checkpoints / "best.ckpt", run_config)
+    message = str(error.value)
+    assert "would rewind it" in message and f"resume with ckpt_path={checkpoints / 'last.ckpt'}" in message
+    assert "eval.py" in message

@@ -10,22 +10,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import torch
 from lightning import Trainer
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from mnistlab.results import write_json
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM stopped the run; metrics.json says how far it got.
-
-    A KeyboardInterrupt, not an Exception: it must end a sweep, as Ctrl-C does, not be recorded as one failed
-    job (Lightning ignores Ctrl-C from then on, so the sweep could not be stopped again).
-    """
+from mnistlab.errors import RunInterrupted
+from mnistlab.io.checkpoints import saved_epoch
+from mnistlab.run.result import RunResult
 
 
 @contextmanager
@@ -40,23 +32,19 @@ def reporting_interruptions(trainer: Trainer, output_dir: Path, seed: int, start
 
 
 def interrupted(trainer: Trainer, output_dir: Path, cause: str, seed: int, started: float) -> RunInterrupted:
-    checkpoint = trainer.checkpoint_callback
     last = output_dir / "checkpoints" / "last.ckpt"  # conf/callbacks/default.yaml's last_checkpoint
     last_epoch = saved_epoch(last)
-    best = checkpoint.best_model_path if checkpoint else ""
-    metrics: dict[str, Any] = {
-        "status": "interrupted",
-        "interrupted_by": cause,
-        "epochs_run": trainer.current_epoch,
-        "last_checkpoint": str(last) if last_epoch is not None else None,
-        "last_checkpoint_epoch": last_epoch,
-        "best_val_loss": float(checkpoint.best_model_score) if best else None,
-        "best_epoch": saved_epoch(Path(best)) if best else None,
-        "best_checkpoint": best or None,
-        "seed": seed,
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    write_json(output_dir / "metrics.json", metrics)
+    result = RunResult(
+        status="interrupted",
+        interrupted_by=cause,
+        seed=seed,
+        epochs_run=trainer.current_epoch,
+        last_checkpoint=str(last) if last_epoch is not None else None,
+        last_checkpoint_epoch=last_epoch,
+    )
+    result.add_best(trainer)
+    result.seconds = round(time.perf_counter() - started, 2)
+    result.write(output_dir)
     if last_epoch is None:
         return RunInterrupted(
             f"interrupted by {cause} in epoch {trainer.current_epoch}, before any epoch finished: "
@@ -66,9 +54,3 @@ def interrupted(trainer: Trainer, output_dir: Path, cause: str, seed: int, start
         f"interrupted by {cause} in epoch {trainer.current_epoch}; {last} holds the run up to the end of "
         f"epoch {last_epoch}: resume with ckpt_path={last}"
     )
-
-
-def saved_epoch(path: Path | None) -> int | None:
-    if path is None or not path.is_file():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=True)["epoch"]

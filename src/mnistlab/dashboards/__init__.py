@@ -1,0 +1,19 @@
+"""What a user looks at in TensorBoard: the logger, figures, the HPARAMS row, model graph and LR chart."""
+
+from mnistlab.dashboards.confusion_matrix import ConfusionMatrixFigure
+from mnistlab.dashboards.hparams import HParamsTable
+from mnistlab.dashboards.learning_rate import LearningRateMonitor
+from mnistlab.dashboards.logger import TensorBoardLogger
+from mnistlab.dashboards.mistakes import ConfidentMistakesFigure
+from mnistlab.dashboards.model_graph import ModelGraph
+from mnistlab.dashboards.predictions import PredictionsGrid
+
+__all__ = [
+    "ConfidentMistakesFigure",
+    "ConfusionMatrixFigure",
+    "HParamsTable",
+    "LearningRateMonitor",
+    "ModelGraph",
+    "PredictionsGrid",
+    "TensorBoardLogger",
+]

@@ -1,0 +1,96 @@
+"""One training run, top to bottom: config, datamodule, model, trainer, fit, test best, results."""
+
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning import Callback, LightningDataModule, LightningModule, Trainer
+from omegaconf import DictConfig, OmegaConf
+
+from mnistlab.callbacks import RunConfigInCheckpoint, SeedEachEpoch, StopOnDivergence, TrainingDiverged
+from mnistlab.io.checkpoint_io import AtomicCheckpointIO
+from mnistlab.io.disk import check_room_for_checkpoints
+from mnistlab.run.interruptions import reporting_interruptions
+from mnistlab.run.result import RunResult, print_test_results
+from mnistlab.run.resume import check_resumable, resolve_ckpt_path
+from mnistlab.run.run_dir import check_run_dir_is_new
+from mnistlab.run.schema import validate_config
+
+# The data is in memory and batches are cut by indexing: worker processes would only add overhead.
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+
+
+def build_datamodule(cfg: DictConfig) -> LightningDataModule:
+    datamodule = instantiate(cfg.data)
+    # Load now, so that missing or broken data fails before a model, logger or run dir is made.
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
+def build_model(cfg: DictConfig, datamodule: LightningDataModule) -> LightningModule:
+    return instantiate(
+        cfg.model,
+        num_classes=datamodule.num_classes,
+        input_shape=list(datamodule.input_shape),
+        class_names=list(datamodule.class_names),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        _convert_="all",  # plain lists, not ListConfig: checkpoints must load with weights_only=True
+    )
+
+
+def build_trainer(cfg: DictConfig) -> Trainer:
+    callbacks: list[Callback] = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks.append(RunConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))
+    # Not options: a resume must be exact, and a NaN loss must stop before it reaches a checkpoint.
+    callbacks += [SeedEachEpoch(cfg.seed), StopOnDivergence()]
+    loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values()]
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
+
+
+def train(cfg: DictConfig) -> RunResult:
+    started = time.perf_counter()
+    validate_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
+    check_run_dir_is_new(output_dir, ckpt_path)
+    if ckpt_path:
+        check_resumable(Path(ckpt_path), OmegaConf.to_container(cfg, resolve=True))
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = build_datamodule(cfg)
+    model = build_model(cfg, datamodule)
+    check_room_for_checkpoints(output_dir, model)
+    trainer = build_trainer(cfg)
+
+    result = RunResult(status="finished", seed=cfg.seed)
+    with reporting_interruptions(trainer, output_dir, cfg.seed, started):
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        except TrainingDiverged as error:  # raised before the diverged weights reached any checkpoint
+            result.status, diverged = "diverged", error
+        result.add_best(trainer)
+        # Without a val/loss checkpoint (callbacks=none) the final weights are tested, unless they diverged.
+        if result.best_checkpoint or result.status == "finished":
+            [test] = trainer.test(
+                model,
+                datamodule=datamodule,
+                ckpt_path=result.best_checkpoint,
+                verbose=False,
+                weights_only=True,
+            )
+            result.add_test(test, list(datamodule.class_names))
+
+    result.epochs_run = trainer.current_epoch
+    result.seconds = round(time.perf_counter() - started, 2)
+    result.write(output_dir)
+    if result.test_loss is not None:
+        print_test_results(result, list(datamodule.class_names))
+    if result.status == "diverged":
+        raise diverged
+    return result
