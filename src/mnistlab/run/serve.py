@@ -90,6 +90,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen()  # from now on connections wait for uvicorn, which starts listening a little later
     except OSError as error:
         sock.close()
         fix = "choose another with port=..." if error.errno == errno.EADDRINUSE else "check host=..."
