@@ -164,7 +164,7 @@ def test_fatal_inputs_stop_before_any_work_in_one_line(stroke_run, tmp_path):
             predict_cfg(stroke_run, f"ckpt_path={foreign}", f"inputs={tmp_path}", output=tmp_path / "out")
         )
     assert not (tmp_path / "out").exists()  # nothing written
-
+    # As the entry point prints it (the other entry points' one-line errors: tests/run/test_cli.py).
     result = run_script(
         "predict.py", f"ckpt_path={checkpoint}", f"inputs={tmp_path / 'empty'}", cwd=tmp_path, check=False
     )

@@ -16,7 +16,8 @@ from conftest import ROOT, stroke_digits
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
-from mnistlab.run.serve import create_app
+from mnistlab.errors import MnistlabError
+from mnistlab.run.serve import bind, create_app
 from mnistlab.run.trained_model import CheckpointModel
 
 CHROMIUM = "/usr/bin/chromium"
@@ -99,6 +100,18 @@ def test_bad_requests_get_a_4xx_json_message_and_the_service_goes_on(
     assert response.status_code == status
     assert message in response.json()["detail"]
     assert post(client, stroke_png((140, 40), (150, 240))).status_code == 200
+
+
+def test_a_port_in_use_is_one_line_naming_it():
+    taken = bind("127.0.0.1", 0)
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(
+            MnistlabError, match=f"cannot listen on 127.0.0.1:{port} .*choose another with port="
+        ):
+            bind("127.0.0.1", port)
+    finally:
+        taken.close()
 
 
 @pytest.fixture(scope="module")
