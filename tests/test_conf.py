@@ -51,7 +51,7 @@ def one_step(cfg, mnist_dir: Path) -> None:
     datamodule = build_datamodule(cfg)
     model = build_model(cfg, datamodule)
     images, _ = datamodule.on_after_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
-    assert model(images).shape == (len(images), datamodule.num_classes)
+    assert model(images).shape == (len(images), datamodule.num_outputs)
     build_trainer(cfg).fit(model, datamodule=datamodule)
 
 
