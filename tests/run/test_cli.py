@@ -14,6 +14,7 @@ import torch
 from conftest import ROOT, Payload, assert_one_line_error
 
 ROOT_WRITES_ANYWHERE = os.geteuid() == 0
+UNMAKEABLE = Path("/proc/mnistlab-no-such-process")
 
 
 def start(script: str, *args: str, cwd: Path) -> subprocess.Popen:
@@ -41,6 +42,8 @@ def commands(tmp_path_factory):
     commands = {
         "unknown_model": ("train.py", "model=transformer", f"hydra.run.dir={root / 'unknown'}"),
         "log_dir_blocked": ("train.py", f"paths.log_dir={found.in_the_way}"),
+        # /proc takes no new folders: mkdir fails with ENOENT, neither a permission nor a space problem.
+        "run_dir_unmakeable": ("train.py", f"hydra.run.dir={UNMAKEABLE}/run"),
         "eval_payload": ("eval.py", f"ckpt_path={found.payload}", f"hydra.run.dir={root / 'eval'}"),
     }
     if not ROOT_WRITES_ANYWHERE:
@@ -65,6 +68,11 @@ def test_a_log_folder_that_cannot_be_created_fails_at_start_naming_it(commands):
     assert_one_line_error(result, f"cannot write {folder}/train", "Not a directory", "paths.log_dir=")
 
 
+def test_a_run_dir_that_cannot_be_made_for_any_reason_fails_at_start_in_one_line(commands):
+    result = commands.results["run_dir_unmakeable"]
+    assert_one_line_error(result, f"cannot write {UNMAKEABLE}", "No such file or directory", "hydra.run.dir=")
+
+
 @pytest.mark.skipif(ROOT_WRITES_ANYWHERE, reason="root writes into read-only folders")
 def test_a_read_only_log_folder_fails_at_start_naming_it(commands):
     result, folder = commands.results["log_dir_read_only"], commands.read_only
@@ -75,3 +83,22 @@ def test_a_pickled_payload_is_refused_in_one_line_and_never_runs(commands):
     result = commands.results["eval_payload"]
     assert_one_line_error(result, str(commands.payload), "refused", "pickled", "io.open")
     assert not commands.marker.exists()
+
+
+@pytest.mark.parametrize("script", ["train.py", "eval.py"])
+@pytest.mark.parametrize("flags", [["--help"], ["--cfg", "job"]], ids=["help", "cfg"])
+def test_help_and_the_composed_config_need_no_torch(script, flags):
+    """The training stack loads inside the task: asking what a command would do must not wait for it."""
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = [{script!r}, *{flags!r}]\n"
+        "try:\n"
+        f"    runpy.run_path({str(ROOT / script)!r}, run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('loaded:', sorted({name.split('.')[0] for name in sys.modules} & {'torch', 'lightning'}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "loaded: []" in result.stdout, result.stdout[-2000:]
+    assert ("ckpt_path" if script == "eval.py" else "seed") in result.stdout  # it did print something

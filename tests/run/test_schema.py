@@ -34,6 +34,8 @@ BAD = [  # override, the value as the message shows it, what the message says is
     ("seed=-1", "-1", "a whole number from 0 to 4294967295"),
     ("callbacks.confusion_matrix.every_n_epochs=0", "0", WHOLE),
     ("optimizer.foreach=maybe", "'maybe'", "true, false or null (torch chooses)"),
+    ("model.compile=yes", "'yes'", "true or false"),
+    ("trainer.precision=bf16", "'bf16'", "one of 32-true, bf16-mixed, 16-mixed, bf16-true, 16-true, 64-true"),
 ]
 
 

@@ -11,8 +11,8 @@ from omegaconf import OmegaConf
 
 from mnistlab.io.atomic import write_json
 from mnistlab.run.result import RunResult
-from mnistlab.sweeps import SweepSummary
 from mnistlab.sweeps.jobs import objective
+from mnistlab.sweeps.summary import SweepSummary
 
 # Tiny jobs: one short epoch of a small MLP with real checkpoints; no TensorBoard, whose figures take longer.
 TINY = [

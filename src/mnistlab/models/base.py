@@ -45,6 +45,7 @@ class ImageClassifier(LightningModule):
         output: str = "logits",
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        compile: bool = False,
         task: str = "classification",
         num_outputs: int | None = None,  # the last layer's width; a score per class if None
     ) -> None:
@@ -78,6 +79,13 @@ class ImageClassifier(LightningModule):
             self.val_acc_best = MaxMetric()
             self.val_acc_best.persistent(True)  # survives a resume, so val/acc_best stays the run's best
         self._kept_steps: list[tuple[Tensor, Tensor, Tensor]] = []  # training steps not yet in the metrics
+
+    def on_fit_start(self) -> None:
+        # nn.Module.compile, not torch.compile(module): the weights keep their names (no `_orig_mod.`), so
+        # checkpoints of a compiled run load into a plain model, eval.py's included. Here, after the
+        # callbacks' on_fit_start: the model graph for TensorBoard is traced from the plain module.
+        if self.hparams.compile:
+            self.compile()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.output_activation(self.net(x))

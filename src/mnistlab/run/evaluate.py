@@ -31,7 +31,9 @@ def evaluate(cfg: DictConfig) -> RunResult:
     model = model_class.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
     loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    # In the precision it was trained and tested in (bf16-mixed, say): eval.py repeats the run's own test.
+    precision = run_cfg.get("trainer", {}).get("precision", cfg.trainer.precision)
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, precision=precision)
     [test] = trainer.test(model, datamodule=datamodule, verbose=False)
 
     result = RunResult(status="finished", seed=run_cfg.get("seed"), checkpoint=str(ckpt_path.resolve()))

@@ -33,7 +33,8 @@ class RunResult:
     interrupted_by: str | None = None  # Ctrl-C or SIGTERM
     last_checkpoint: str | None = None  # where an interrupted run resumes from
     last_checkpoint_epoch: int | None = None
-    seconds: float | None = None
+    fit_seconds: float | None = None  # training and validation alone: what a speedrun is timed by
+    seconds: float | None = None  # the whole run, data loading and the test included
 
     def write(self, run_dir: Path) -> None:
         write_json(run_dir / METRICS_FILE, dataclasses.asdict(self))

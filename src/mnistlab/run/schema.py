@@ -18,6 +18,8 @@ from mnistlab.models.mlp import ACTIVATIONS
 from mnistlab.models.scratch import INITS
 
 ABSENT = object()
+# Lightning's names; its own error for another value comes only once the trainer is built.
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ RULES = (
     Rule(
         "optimizer.foreach", "true, false or null (torch chooses)", lambda v: v is None or isinstance(v, bool)
     ),
+    Rule("trainer.precision", f"one of {', '.join(PRECISIONS)}", lambda v: v in PRECISIONS),
     Rule("data.batch_size", "a whole number >= 1", at_least(1)),
     Rule("data.eval_batch_size", "a whole number >= 1", at_least(1)),
     Rule("data.val_fraction", "a number strictly between 0 and 1", lambda v: is_number(v) and 0 < v < 1),
@@ -81,6 +84,7 @@ RULES = (
     Rule("model.channels", "a list of whole numbers >= 1, e.g. [32, 64]", sizes),
     Rule("model.hidden_size", "a whole number >= 1", at_least(1)),
     Rule("model.output", f"one of {', '.join(OUTPUTS)}", one_of(OUTPUTS)),
+    Rule("model.compile", "true or false", lambda v: isinstance(v, bool)),
     Rule("model.init_std", "null or a number > 0", lambda v: v is None or (is_number(v) and v > 0)),
     Rule("model.init", f"one of {', '.join(INITS)}", one_of(INITS)),
     Rule("callbacks.confusion_matrix.every_n_epochs", "a whole number >= 1", at_least(1)),
