@@ -26,6 +26,7 @@ def test_the_fit_figure_is_drawn_every_n_validation_epochs_and_at_the_test(regre
         assert image.encoded_image_string.startswith(b"\x89PNG")
         assert image.width >= 500 and image.height >= 500
     assert set(events.Tags()["images"]) == {"val/fit", "test/fit"}  # no class figures
+    assert events.Tags()["graph"]  # the model graph, traced on one (1,)-shaped input
 
 
 def test_the_hparams_row_of_a_regression_names_the_same_metrics(regression_run):

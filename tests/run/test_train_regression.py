@@ -50,9 +50,9 @@ def test_eval_tests_a_regression_checkpoint_from_its_path_alone(
 ):
     run_dir, trained = regression_run
     eval_dir = tmp_path / "eval"
-    cfg = compose_cfg(
-        f"ckpt_path={run_dir / 'checkpoints/best.ckpt'}", config_name="eval", output_dir=eval_dir
-    )
+    # data.data_dir as a user gives it for MNIST runs: this data has no files, and the run tests the same.
+    checkpoint = f"ckpt_path={run_dir / 'checkpoints/best.ckpt'}"
+    cfg = compose_cfg(checkpoint, f"data.data_dir={tmp_path}", config_name="eval", output_dir=eval_dir)
     result = evaluate(cfg)
     assert result.test_loss == pytest.approx(trained.test_loss, rel=1e-6)
     assert (result.test_acc, result.test_acc_per_class) == (None, None)
