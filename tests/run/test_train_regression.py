@@ -59,6 +59,9 @@ def test_eval_tests_a_regression_checkpoint_from_its_path_alone(
     assert json.loads((eval_dir / "metrics.json").read_text())["test_loss"] == pytest.approx(
         trained.test_loss
     )
+    events = EventAccumulator(str(eval_dir / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert events.Tags()["images"] == ["test/fit"]
     printed = capsys.readouterr().out
     assert "test/loss" in printed and "test/acc" not in printed and "per class" not in printed
 
