@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -23,6 +24,9 @@ from omegaconf import DictConfig, open_dict
 from PIL import Image, ImageDraw
 
 from mnistlab.run.run_dir import register_resolvers
+
+if TYPE_CHECKING:  # the training stack loads only in the tests that train
+    from mnistlab.run.result import RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -195,6 +199,30 @@ def stroke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train(compose_config(*STROKE_TRAINING, "logger=none", root=root, data_dir=data_dir))
     GlobalHydra.instance().clear()
     return root / "run"
+
+
+# A small regression of x² (data=function): three epochs, the fit figure after the second.
+REGRESSION_RUN = [
+    "data=function",
+    "data.train_size=400",
+    "data.val_size=200",
+    "data.test_size=200",
+    "model=mlp",
+    "model.hidden_sizes=[16]",
+    "trainer.max_epochs=3",
+    "callbacks.regression_fit.every_n_epochs=2",
+]
+
+
+@pytest.fixture(scope="session")
+def regression_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, "RunResult"]:
+    """A finished regression run, shared by the tests that read it: its run dir and result."""
+    from mnistlab.run.train import train
+
+    root = tmp_path_factory.mktemp("regression")
+    result = train(compose_config(*REGRESSION_RUN, root=root, data_dir=root / "no_data"))
+    GlobalHydra.instance().clear()
+    return root / "run", result
 
 
 def run_script(script: str, *args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:

@@ -202,3 +202,22 @@ def test_a_model_of_points_predicts_a_csv_of_points(compose_cfg, tmp_path):
                 output_dir=tmp_path / "q",
             )
         )
+
+
+def test_a_regression_checkpoint_is_refused_plainly(regression_run, tmp_path):
+    run_dir, _ = regression_run
+    checkpoint = run_dir / "checkpoints" / "best.ckpt"
+    (tmp_path / "x.csv").write_text("0.5\n")
+    cfg = compose_config(
+        f"ckpt_path={checkpoint}",
+        f"inputs={tmp_path / 'x.csv'}",
+        root=tmp_path,
+        data_dir=tmp_path,
+        config_name="predict",
+    )
+    with pytest.raises(MnistlabError, match=r"its model is a regression, .*test it with eval\.py"):
+        predict(cfg)
+    with pytest.raises(MnistlabError, match="its model is a regression"):
+        export(
+            compose_config(f"ckpt_path={checkpoint}", root=tmp_path, data_dir=tmp_path, config_name="export")
+        )

@@ -8,7 +8,13 @@ from lightning import Callback, LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from mnistlab.dashboards.tensorboard import draw_image, is_image, short_labels, tensorboard_writer
+from mnistlab.dashboards.tensorboard import (
+    classifies,
+    draw_image,
+    is_image,
+    short_labels,
+    tensorboard_writer,
+)
 
 
 class MostConfidentMistakes:
@@ -50,7 +56,7 @@ class ConfidentMistakesFigure(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         inputs, labels = batch
-        if is_image(inputs) and tensorboard_writer(trainer) is not None:
+        if classifies(pl_module) and is_image(inputs) and tensorboard_writer(trainer) is not None:
             self.mistakes.update(inputs, outputs["probs"], labels)
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

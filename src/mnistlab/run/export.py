@@ -91,8 +91,10 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
 def check_images(trained: CheckpointModel, cfg: DictConfig) -> Tensor:
     """The first ``check.images`` test inputs of the checkpoint's own datamodule, back in [0, 1]."""
-    overrides = {key: value for key, value in cfg.data.items() if value is not None}
-    datamodule = instantiate(OmegaConf.merge(trained.datamodule_config, overrides))
+    # As in eval.py: only keys the run's data has (generated rings have no data_dir to point elsewhere).
+    saved = trained.datamodule_config
+    overrides = {key: value for key, value in cfg.data.items() if value is not None and key in saved}
+    datamodule = instantiate(OmegaConf.merge(saved, overrides))
     datamodule.prepare_data()
     datamodule.setup("test")
     inputs = datamodule.test_set.inputs[: cfg.check.images]

@@ -53,6 +53,11 @@ class CheckpointModel:
         if not (isinstance(model_class, type) and issubclass(model_class, ImageClassifier)):
             raise MnistlabError(f"{ckpt_path}: {run_cfg.model._target_} is not a model of this project")
         datamodule = instantiate(run_cfg.data)  # stores its settings only: no data is read
+        if datamodule.task != "classification":
+            raise MnistlabError(
+                f"{ckpt_path}: its model is a {datamodule.task}, and predict.py, export.py and serve.py give "
+                "classes and their probabilities; test it with eval.py"
+            )
         self.datamodule_config = run_cfg.data
         self.card = ModelCard(
             class_names=[str(name) for name in datamodule.class_names],
