@@ -104,6 +104,7 @@ def test_figures_are_logged_every_n_validation_epochs_and_at_test(finished_run):
         [image] = events.Images(tag)
         assert image.encoded_image_string.startswith(b"\x89PNG")
         assert image.width >= 500 and image.height >= 500
+    assert not {"val/fit", "test/fit"} & set(events.Tags()["images"])  # a regression's only
 
 
 def test_hparams_row_holds_user_settings_against_the_chosen_metrics(finished_run):

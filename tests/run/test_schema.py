@@ -48,6 +48,24 @@ def test_a_bad_value_is_refused_naming_key_value_and_what_is_allowed(compose_cfg
     assert str(error.value) == f"{key}={shown} is not allowed: it must be {allowed}"
 
 
+# The keys of data=function, model.init (model=scratch) and the fit figure, with the group that has them.
+BAD_REGRESSION = [
+    ("data.function=tan", "'tan'", "one of square, cubic, sine"),
+    ("data.val_size=0", "0", WHOLE),
+    ("data.data_seed=-1", "-1", "a whole number from 0 to 4294967295"),
+    ("model.init=[uniform]", "['uniform']", "one of he, uniform"),
+    ("callbacks.regression_fit.every_n_epochs=0", "0", WHOLE),
+]
+
+
+@pytest.mark.parametrize(("override", "shown", "allowed"), BAD_REGRESSION)
+def test_a_bad_regression_value_is_refused_too(compose_cfg, override, shown, allowed):
+    cfg = compose_cfg("data=function", "model=scratch", override)
+    with pytest.raises(MnistlabError) as error:
+        validate_config(cfg)
+    assert str(error.value) == f"{override.split('=')[0]}={shown} is not allowed: it must be {allowed}"
+
+
 def test_cnn_dropout_is_checked_too(compose_cfg):
     with pytest.raises(MnistlabError, match=r"model.dropout=1.5 is not allowed"):
         validate_config(compose_cfg("model=cnn", "model.dropout=1.5"))

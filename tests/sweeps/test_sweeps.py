@@ -61,6 +61,24 @@ def test_a_failing_job_is_a_row_and_the_other_jobs_finish_sorted_by_val_loss(mni
     assert f"error: {rows[2]['error']}" in (Path(rows[2]["run_dir"]) / "train.log").read_text()
 
 
+def test_a_regression_sweep_summarises_its_test_mse_and_leaves_accuracy_blank(tmp_path):
+    sweep_dir = tmp_path / "regression"
+    sizes = ["data.train_size=300", "data.val_size=100", "data.test_size=100", "data.batch_size=100"]
+    result = run_script(
+        "train.py", "-m", "data=function", *sizes, *TINY, "seed=1,2", f"hydra.sweep.dir={sweep_dir}"
+    )
+    rows = read_summary(sweep_dir)
+    assert [row["status"] for row in rows] == ["finished", "finished"]
+    assert float(rows[0]["best_val_loss"]) <= float(rows[1]["best_val_loss"])
+    for row in rows:
+        metrics = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())
+        assert float(row["test_loss"]) == pytest.approx(metrics["test_loss"])
+        assert row["test_acc"] == "" and metrics["test_acc"] is None
+    markdown = (sweep_dir / "summary.md").read_text()
+    assert "| test loss | test acc |" in markdown
+    assert "Best of 2 jobs" in result.stdout
+
+
 def test_optuna_search_records_a_crashing_trial_as_failed_and_goes_on(mnist_dir, tmp_path):
     sweep_dir = tmp_path / "optuna"
     # The real search (seeded TPE over lr, hidden sizes, dropout); the batch size is the trial's number,

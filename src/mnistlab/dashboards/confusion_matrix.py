@@ -4,12 +4,17 @@ import warnings
 from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
-from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.figure import Figure
 from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from mnistlab.dashboards.tensorboard import logs_to_tensorboard, short_labels, tensorboard_writer
+from mnistlab.dashboards.tensorboard import (
+    classifies,
+    draws_this_validation,
+    logs_to_tensorboard,
+    short_labels,
+    tensorboard_writer,
+)
 
 
 class ConfusionMatrixFigure(Callback):
@@ -24,15 +29,11 @@ class ConfusionMatrixFigure(Callback):
         self.every_n_epochs = every_n_epochs
         self.matrix: MulticlassConfusionMatrix | None = None
 
-    def _draws_this_validation(self, trainer: Trainer) -> bool:
-        if trainer.state.fn != TrainerFn.FITTING:  # trainer.validate(): the one validation there is
-            return True
-        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
-
     def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
         self.matrix = None
         # Counted on every DDP process, each on its share of the data: compute() sums them all.
-        if draws and logs_to_tensorboard(trainer) and not trainer.sanity_checking:
+        shown = draws and classifies(pl_module) and logs_to_tensorboard(trainer)
+        if shown and not trainer.sanity_checking:
             num_classes = pl_module.hparams.num_classes
             self.matrix = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
 
@@ -47,7 +48,7 @@ class ConfusionMatrixFigure(Callback):
         writer.add_figure(f"{stage}/confusion_matrix", figure, global_step=trainer.global_step)
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start(trainer, pl_module, draws=self._draws_this_validation(trainer))
+        self._start(trainer, pl_module, draws=draws_this_validation(trainer, self.every_n_epochs))
 
     def on_validation_batch_end(
         self,

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from mnistlab.dashboards.tensorboard import (
+    classifies,
     draw_image,
     is_image,
     logs_to_tensorboard,
@@ -73,7 +74,7 @@ class ConfidentMistakesFigure(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         inputs, labels = batch
-        if is_image(inputs) and logs_to_tensorboard(trainer):
+        if classifies(pl_module) and is_image(inputs) and logs_to_tensorboard(trainer):
             self.mistakes.update(inputs, outputs["probs"], labels)
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from mnistlab.dashboards.tensorboard import as_pixels, is_image, short_labels, tensorboard_writer
+from mnistlab.dashboards.tensorboard import as_pixels, classifies, is_image, short_labels, tensorboard_writer
 
 
 class PredictionsGrid(Callback):
@@ -32,7 +32,8 @@ class PredictionsGrid(Callback):
     ) -> None:
         inputs, labels = batch
         missing = self.num_images - sum(len(kept[0]) for kept in self.kept)
-        if missing <= 0 or not is_image(inputs) or tensorboard_writer(trainer) is None:
+        shown = classifies(pl_module) and is_image(inputs) and tensorboard_writer(trainer) is not None
+        if missing <= 0 or not shown:
             return
         self.kept.append((inputs[:missing].cpu(), outputs["preds"][:missing].cpu(), labels[:missing].cpu()))
 

@@ -2,8 +2,9 @@
 
 from collections.abc import Sequence
 
-from lightning import Trainer
+from lightning import LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.axes import Axes
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
@@ -24,6 +25,21 @@ def tensorboard_writer(trainer: Trainer) -> SummaryWriter | None:
         if isinstance(logger, TensorBoardLogger):
             return logger.experiment
     return None
+
+
+def draws_this_validation(trainer: Trainer, every_n_epochs: int) -> bool:
+    """Whether a figure of this validation is drawn: every ``every_n_epochs`` validation epochs during
+    training (every epoch validates unless ``trainer.check_val_every_n_epoch`` says otherwise), and always in
+    ``trainer.validate()`` (the one validation there is)."""
+    if trainer.state.fn != TrainerFn.FITTING:
+        return True
+    validations = (trainer.current_epoch + 1) // (trainer.check_val_every_n_epoch or 1)
+    return validations % every_n_epochs == 0
+
+
+def classifies(pl_module: LightningModule) -> bool:
+    """Whether the model classifies (the class figures apply) or regresses (``data=function``)."""
+    return pl_module.hparams.get("task", "classification") == "classification"
 
 
 def short_labels(class_names: Sequence[str]) -> list[str]:

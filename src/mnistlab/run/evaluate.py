@@ -23,7 +23,8 @@ def evaluate(cfg: DictConfig) -> RunResult:
     started = time.perf_counter()
     ckpt_path = Path(cfg.ckpt_path)
     run_cfg = load_run_config(ckpt_path)
-    overrides = {key: value for key, value in cfg.data.items() if value is not None}
+    # Only keys the run's data has: generated data (rings, function) has no data_dir to point elsewhere.
+    overrides = {key: value for key, value in cfg.data.items() if value is not None and key in run_cfg.data}
     datamodule = instantiate(OmegaConf.merge(run_cfg.data, overrides))
     datamodule.prepare_data()
 

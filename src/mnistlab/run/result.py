@@ -49,10 +49,13 @@ class RunResult:
         return cls(**{field.name: saved.get(field.name) for field in dataclasses.fields(cls)})
 
     def add_test(self, test: dict[str, float], class_names: list[str]) -> None:
-        """The test metrics as the model logged them (``test/loss``, ``test/acc_per_class/<class>``...)."""
+        """The test metrics as the model logged them (``test/loss``, ``test/acc_per_class/<class>``...).
+
+        A regression (no class names) logs its mean squared error as ``test/loss`` and no accuracy.
+        """
         self.test_loss = test["test/loss"]
-        self.test_acc = test["test/acc"]
-        self.test_acc_per_class = [test[f"test/acc_per_class/{name}"] for name in class_names]
+        self.test_acc = test.get("test/acc")
+        self.test_acc_per_class = [test[f"test/acc_per_class/{name}"] for name in class_names] or None
 
     def add_best(self, trainer: Trainer) -> None:
         """The best checkpoint by val/loss, if the run keeps one (``callbacks=none`` does not)."""
@@ -75,13 +78,18 @@ def print_test_results(result: RunResult, class_names: list[str]) -> None:
     summary = Table(title=f"Test results ({tested})")
     summary.add_column("metric")
     summary.add_column("value", justify="right")
-    summary.add_row("test/loss", f"{result.test_loss:.4f}")
-    summary.add_row("test/acc", f"{result.test_acc:.2%}")
+    loss = ".4f" if result.test_acc is not None else ".4g"  # a regression's MSE may lie far below 1e-4
+    summary.add_row("test/loss", format(result.test_loss, loss))
+    if result.test_acc is not None:
+        summary.add_row("test/acc", f"{result.test_acc:.2%}")
     if result.best_val_loss is not None:
-        summary.add_row("best val/loss", f"{result.best_val_loss:.4f} (epoch {result.best_epoch})")
-    per_class = Table(title="Test accuracy per class")
-    per_class.add_column("class")
-    per_class.add_column("accuracy", justify="right")
-    for name, acc in zip(class_names, result.test_acc_per_class or [], strict=True):
-        per_class.add_row(str(name), f"{acc:.2%}")
-    Console().print(summary, per_class)
+        summary.add_row("best val/loss", f"{format(result.best_val_loss, loss)} (epoch {result.best_epoch})")
+    tables = [summary]
+    if result.test_acc_per_class is not None:  # a classification
+        per_class = Table(title="Test accuracy per class")
+        per_class.add_column("class")
+        per_class.add_column("accuracy", justify="right")
+        for name, acc in zip(class_names, result.test_acc_per_class, strict=True):
+            per_class.add_row(str(name), f"{acc:.2%}")
+        tables.append(per_class)
+    Console().print(*tables)

@@ -45,6 +45,8 @@ def build_model(cfg: DictConfig, datamodule: LightningDataModule) -> LightningMo
         num_classes=datamodule.num_classes,
         input_shape=list(datamodule.input_shape),
         class_names=list(datamodule.class_names),
+        task=datamodule.task,
+        num_outputs=datamodule.num_outputs,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         _convert_="all",  # plain lists, not ListConfig: checkpoints must load with weights_only=True
