@@ -3,11 +3,13 @@
 import csv
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
 from conftest import run_script
 from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mnistlab.io.atomic import write_json
 from mnistlab.run.result import RunResult
@@ -61,6 +63,60 @@ def test_a_failing_job_is_a_row_and_the_other_jobs_finish_sorted_by_val_loss(mni
     assert f"error: {rows[2]['error']}" in (Path(rows[2]["run_dir"]) / "train.log").read_text()
 
 
+def read_groups(sweep_dir: Path) -> list[dict[str, str]]:
+    with (sweep_dir / "summary_groups.csv").open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_jobs_differing_only_in_seed_are_one_group_with_mean_and_spread_best_first(mnist_dir, tmp_path):
+    sweep_dir = tmp_path / "groups"
+    result = run_script(
+        "train.py",
+        "-m",
+        f"paths.data_dir={mnist_dir}",
+        *TINY,
+        "model.dropout=0.0,0.5,1.5",  # 1.5 fails at once: a group of failed jobs, counted apart
+        "seed=1,2",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    jobs = read_summary(sweep_dir)
+    groups = read_groups(sweep_dir)
+    assert [(group["group"], group["n"], group["failed"]) for group in groups][-1] == (BAD_DROPOUT, "0", "2")
+    assert sorted(group["group"] for group in groups[:2]) == ["model.dropout=0.0", "model.dropout=0.5"]
+    for group in groups[:2]:
+        members = [job for job in jobs if group["group"] in job["overrides"].split()]
+        assert sorted(job["job"] for job in members) == sorted(group["jobs"].split())
+        assert group["n"] == "2" and group["failed"] == "0"
+        for measure in ("best_val_loss", "test_acc", "seconds"):
+            values = [float(job[measure]) for job in members]
+            assert float(group[f"{measure}_mean"]) == pytest.approx(statistics.fmean(values))
+            assert float(group[f"{measure}_std"]) == pytest.approx(statistics.stdev(values))
+            assert float(group[f"{measure}_min"]) == pytest.approx(min(values))
+            assert float(group[f"{measure}_max"]) == pytest.approx(max(values))
+    assert float(groups[0]["best_val_loss_mean"]) <= float(groups[1]["best_val_loss_mean"])
+
+    shown = [
+        f"{100 * float(g['test_acc_mean']):.2f} ± {100 * float(g['test_acc_std']):.2f} % (n=2)"
+        for g in groups[:2]
+    ]
+    table = result.stdout[result.stdout.index("3 groups, best first") :]
+    assert table.index(shown[0]) < table.index(shown[1])  # best first
+    markdown = (sweep_dir / "summary_groups.md").read_text()
+    assert f"| `{groups[0]['group']}` | {shown[0]} |" in markdown
+    assert f"| `{BAD_DROPOUT}` |  |  |  | 2 |" in markdown
+
+    figure = (sweep_dir / "summary.png").read_bytes()
+    assert figure.startswith(b"\x89PNG") and len(figure) > 10_000
+    assert tensorboard_images(sweep_dir / "tensorboard") == {"sweep/test_acc_by_group": 1}
+
+
+def tensorboard_images(log_dir: Path) -> dict[str, int]:
+    """Each image tag in a TensorBoard run, and how many images it holds."""
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"images": 0})
+    accumulator.Reload()
+    return {tag: len(accumulator.Images(tag)) for tag in accumulator.Tags()["images"]}
+
+
 def test_optuna_search_records_a_crashing_trial_as_failed_and_goes_on(mnist_dir, tmp_path):
     sweep_dir = tmp_path / "optuna"
     # The real search (seeded TPE over lr, hidden sizes, dropout); the batch size is the trial's number,
@@ -83,6 +139,11 @@ def test_optuna_search_records_a_crashing_trial_as_failed_and_goes_on(mnist_dir,
     assert best.best_value == pytest.approx(float(rows[0]["best_val_loss"]))
     for name, value in best.best_params.items():
         assert f"{name}={value}".replace(" ", "") in rows[0]["overrides"]
+    # Every trial is its own setting: three groups of one, in the same order as the trials.
+    groups = read_groups(sweep_dir)
+    assert [(group["jobs"], group["n"]) for group in groups] == [
+        (row["job"], str(int(row["status"] == "finished"))) for row in rows
+    ]
 
 
 def write_job(run_dir: Path, job: int, error: str) -> None:
