@@ -115,7 +115,16 @@ def test_mnist_defaults_match_the_datamodule_defaults(compose_cfg):
     """The class's defaults are the config's, so that building it by hand behaves as `data=mnist` does."""
     cfg = compose_cfg()
     module = MNISTDataModule(data_dir=cfg.data.data_dir)
-    for key in ("mean", "std", "val_fraction", "split_seed", "batch_size", "eval_batch_size"):
+    for key in (
+        "mean",
+        "std",
+        "val_fraction",
+        "split_seed",
+        "batch_size",
+        "eval_batch_size",
+        "folds",
+        "fold",
+    ):
         if key not in {override.split("=")[0].removeprefix("data.") for override in SHRINK}:
             assert getattr(module, key) == cfg.data[key], key
 

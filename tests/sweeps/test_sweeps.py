@@ -14,6 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from mnistlab.io.atomic import write_json
 from mnistlab.run.result import RunResult
 from mnistlab.sweeps import SweepSummary
+from mnistlab.sweeps.groups import group_jobs, labels
 from mnistlab.sweeps.jobs import objective
 
 # Tiny jobs: one short epoch of a small MLP with real checkpoints; no TensorBoard, whose figures take longer.
@@ -108,6 +109,23 @@ def test_jobs_differing_only_in_seed_are_one_group_with_mean_and_spread_best_fir
     figure = (sweep_dir / "summary.png").read_bytes()
     assert figure.startswith(b"\x89PNG") and len(figure) > 10_000
     assert tensorboard_images(sweep_dir / "tensorboard") == {"sweep/test_acc_by_group": 1}
+
+
+def test_folds_and_seeds_are_repeats_of_one_setting_whatever_their_order_or_prefix():
+    def row(job: int, overrides: str, status: str = "finished") -> dict:
+        return {"job": job, "overrides": overrides, "status": status, "best_val_loss": 0.1 * job}
+
+    rows = [
+        row(0, "data.folds=3 data.fold=0 model=mlp"),
+        row(1, "data.folds=3 model=mlp data.fold=1 +seed=4"),
+        row(2, "model=cnn data.folds=3 data.fold=0"),
+        row(3, "model=mlp data.folds=3 data.fold=2", status="diverged"),
+    ]
+    groups = group_jobs(rows)
+    assert [[job["job"] for job in group.jobs] for group in groups] == [[0, 1, 3], [2]]
+    assert (len(groups[0].finished), groups[0].failed) == (2, 1)
+    assert groups[0].spread("best_val_loss").mean == pytest.approx(0.05)
+    assert labels(groups) == ["model=mlp", "model=cnn"]
 
 
 def tensorboard_images(log_dir: Path) -> dict[str, int]:
