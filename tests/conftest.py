@@ -8,6 +8,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,18 +74,23 @@ SHRINK = [
 
 
 def compose_config(
-    *overrides: str, root: Path, data_dir: Path, config_name: str = "train", output_dir: Path | None = None
+    *overrides: str,
+    root: Path,
+    data_dir: Path,
+    config_name: str = "train",
+    output_dir: Path | None = None,
+    shrink: bool = True,
 ) -> DictConfig:
-    """The real conf/ composed and shrunk, as a run's task config (no hydra node), writing under ``root``."""
+    """The real conf/ composed (and shrunk), as a run's task config (no hydra node), writing under root."""
     GlobalHydra.instance().clear()
-    shrink = SHRINK if config_name == "train" else ["trainer=cpu", "trainer.enable_progress_bar=false"]
+    small = SHRINK if config_name == "train" else ["trainer=cpu", "trainer.enable_progress_bar=false"]
     if any(override.startswith("callbacks=") for override in overrides):
         # The bar that SHRINK quiets is one of callbacks/default's; another callbacks list has none.
-        shrink = [override for override in shrink if not override.startswith("callbacks.")]
+        small = [override for override in small if not override.startswith("callbacks.")]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
             config_name,
-            overrides=[*shrink, f"paths.data_dir={data_dir}", *overrides],
+            overrides=[*(small if shrink else []), f"paths.data_dir={data_dir}", *overrides],
             return_hydra_config=True,
         )
     HydraConfig.instance().set_config(cfg)
@@ -146,6 +152,7 @@ class Run:
         self.cwd = folder / f"{name}.cwd"  # where a run that ignored hydra.run.dir would write logs/
         self.cwd.mkdir()
         self.stdout, self.stderr = folder / f"{name}.stdout", folder / f"{name}.stderr"
+        self.started = time.monotonic()
         with self.stdout.open("w") as out, self.stderr.open("w") as err:
             self.process = subprocess.Popen(
                 [sys.executable, str(ROOT / script), *args],
@@ -158,6 +165,7 @@ class Run:
 
     def result(self) -> subprocess.CompletedProcess:
         self.process.wait(timeout=600)
+        self.seconds_at_most = time.monotonic() - self.started  # from before its start to after its end
         return subprocess.CompletedProcess(
             self.args, self.process.returncode, self.stdout.read_text(), self.stderr.read_text()
         )

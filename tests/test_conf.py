@@ -4,15 +4,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF, SHRINK, write_mnist
+from conftest import CONF, SHRINK, compose_config, write_mnist
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
 from mnistlab.data.mnist import DATASETS, MNISTDataModule
 from mnistlab.errors import MnistlabError
+from mnistlab.run.result import RunResult
 from mnistlab.run.run_dir import config_subdir_for, run_dir_of
-from mnistlab.run.train import build_datamodule, build_model, build_trainer
+from mnistlab.run.train import build_datamodule, build_model, build_trainer, train
 
 GROUPS = (
     "data",
@@ -42,17 +44,21 @@ def group_option_params() -> list:
     ]
 
 
-def one_step(cfg, mnist_dir: Path) -> None:
-    """Build the data, model and trainer the config names, and train and validate on one batch."""
+def tiny_run(cfg, mnist_dir: Path) -> RunResult:
+    """The whole run the config names (fit, test of the best checkpoint, results), on two batches an epoch."""
     with open_dict(cfg):
-        cfg.trainer.fast_dev_run = 1
+        cfg.trainer.update(max_epochs=1, limit_train_batches=2, limit_val_batches=1, limit_test_batches=1)
     if cfg.data._target_.endswith("MNISTDataModule"):
         write_mnist(mnist_dir, dataset=DATASETS[cfg.data.dataset].__name__, n_train=100, n_test=50)
-    datamodule = build_datamodule(cfg)
-    model = build_model(cfg, datamodule)
-    images, _ = datamodule.on_after_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
-    assert model(images).shape == (len(images), datamodule.num_classes)
-    build_trainer(cfg).fit(model, datamodule=datamodule)
+    result = train(cfg)
+    assert result.status == "finished"
+    assert RunResult.read(Path(cfg.paths.output_dir)) == result
+    assert result.test_loss is not None and len(result.test_acc_per_class) == cfg_classes(cfg)
+    return result
+
+
+def cfg_classes(cfg) -> int:
+    return len(instantiate(cfg.data).class_names)
 
 
 # Plain gradient descent has no momentum for the default one-cycle schedule to cycle.
@@ -60,15 +66,15 @@ COMPANIONS = {("optimizer", "gd"): ["scheduler=none"]}
 
 
 @pytest.mark.parametrize(("group", "option"), group_option_params())
-def test_every_group_option_composes_and_trains_a_step(compose_cfg, mnist_dir, group, option):
+def test_every_group_option_runs_a_whole_training_run(compose_cfg, mnist_dir, group, option):
     overrides = [f"{group}={option}"] if group == "model" else ["model=mlp", f"{group}={option}"]
     cfg = compose_cfg(*overrides, *COMPANIONS.get((group, option), []))
-    one_step(cfg, mnist_dir)
+    tiny_run(cfg, mnist_dir)
 
 
 def test_a_scheduler_that_cannot_drive_the_optimizer_is_a_clear_error(compose_cfg, mnist_dir):
     with pytest.raises(MnistlabError, match=r"choose another scheduler=\.\.\. or optimizer=\.\.\."):
-        one_step(compose_cfg("model=mlp", "optimizer=gd", "scheduler=onecycle"), mnist_dir)
+        tiny_run(compose_cfg("model=mlp", "optimizer=gd", "scheduler=onecycle"), mnist_dir)
 
 
 def experiment_leaves(node: dict, prefix: str = ""):
@@ -80,7 +86,9 @@ def experiment_leaves(node: dict, prefix: str = ""):
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
-def test_every_experiment_composes_as_written_and_trains_a_step(compose_cfg, mnist_dir, experiment):
+def test_every_experiment_composes_as_written_and_runs_a_whole_training_run(
+    compose_cfg, mnist_dir, experiment
+):
     cfg = compose_cfg(f"experiment={experiment}")
     # Every value the experiment file sets itself is in the composed config (unless the tests' shrink set it).
     shrunk = {override.split("=")[0] for override in SHRINK}
@@ -88,7 +96,7 @@ def test_every_experiment_composes_as_written_and_trains_a_step(compose_cfg, mni
     for key, value in experiment_leaves(written):
         if key not in shrunk:
             assert OmegaConf.select(cfg, key) == value, key
-    one_step(cfg, mnist_dir)
+    tiny_run(cfg, mnist_dir)
 
 
 def test_classic_experiments_build_their_tutorials_pieces(compose_cfg):
@@ -104,29 +112,20 @@ def test_classic_experiments_build_their_tutorials_pieces(compose_cfg):
 
 def test_default_seed_is_fixed_and_drives_shuffling_but_not_the_split(compose_cfg):
     default = compose_cfg()
-    assert isinstance(default.seed, int)
-    assert compose_cfg().seed == default.seed
+    written = OmegaConf.load(CONF / "train.yaml").seed
+    assert isinstance(written, int) and default.seed == written == default.data.shuffle_seed
     zero = compose_cfg("seed=0")
     assert (zero.seed, zero.data.shuffle_seed) == (0, 0)
     assert zero.data.split_seed == default.data.split_seed
 
 
-def test_mnist_defaults_match_the_datamodule_defaults(compose_cfg):
+def test_mnist_defaults_match_the_datamodule_defaults(tmp_path, mnist_dir):
     """The class's defaults are the config's, so that building it by hand behaves as `data=mnist` does."""
-    cfg = compose_cfg()
+    cfg = compose_config(root=tmp_path, data_dir=mnist_dir, shrink=False)  # SHRINK sets the batch sizes
     module = MNISTDataModule(data_dir=cfg.data.data_dir)
-    for key in (
-        "mean",
-        "std",
-        "val_fraction",
-        "split_seed",
-        "batch_size",
-        "eval_batch_size",
-        "folds",
-        "fold",
-    ):
-        if key not in {override.split("=")[0].removeprefix("data.") for override in SHRINK}:
-            assert getattr(module, key) == cfg.data[key], key
+    keys = ("mean", "std", "val_fraction", "split_seed", "batch_size", "eval_batch_size", "folds", "fold")
+    for key in keys:
+        assert getattr(module, key) == cfg.data[key], key
 
 
 def test_resume_path_gives_the_checkpoints_own_run_dir():

@@ -14,6 +14,7 @@ import torch
 from conftest import ROOT, Payload, assert_one_line_error
 
 ROOT_WRITES_ANYWHERE = os.geteuid() == 0
+UNMAKEABLE = Path("/proc/mnistlab-no-such-process")
 
 
 def start(script: str, *args: str, cwd: Path) -> subprocess.Popen:
@@ -41,6 +42,8 @@ def commands(tmp_path_factory):
     commands = {
         "unknown_model": ("train.py", "model=transformer", f"hydra.run.dir={root / 'unknown'}"),
         "log_dir_blocked": ("train.py", f"paths.log_dir={found.in_the_way}"),
+        # /proc takes no new folders: mkdir fails with ENOENT, neither a permission nor a space problem.
+        "run_dir_unmakeable": ("train.py", f"hydra.run.dir={UNMAKEABLE}/run"),
         "eval_payload": ("eval.py", f"ckpt_path={found.payload}", f"hydra.run.dir={root / 'eval'}"),
     }
     if not ROOT_WRITES_ANYWHERE:
@@ -63,6 +66,11 @@ def test_an_unknown_model_lists_the_choices(commands):
 def test_a_log_folder_that_cannot_be_created_fails_at_start_naming_it(commands):
     result, folder = commands.results["log_dir_blocked"], commands.in_the_way
     assert_one_line_error(result, f"cannot write {folder}/train", "Not a directory", "paths.log_dir=")
+
+
+def test_a_run_dir_that_cannot_be_made_for_any_reason_fails_at_start_in_one_line(commands):
+    result = commands.results["run_dir_unmakeable"]
+    assert_one_line_error(result, f"cannot write {UNMAKEABLE}", "No such file or directory", "hydra.run.dir=")
 
 
 @pytest.mark.skipif(ROOT_WRITES_ANYWHERE, reason="root writes into read-only folders")
