@@ -3,11 +3,14 @@
 import csv
 import json
 import math
+import signal
 import statistics
+import time
 from pathlib import Path
 
+import optuna
 import pytest
-from conftest import run_script
+from conftest import Run, run_script
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -208,3 +211,55 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes_and_summarises_them(mni
     assert [row["status"] for row in rows] == ["finished", "finished"]
     seeds = [o for row in rows for o in row["overrides"].split() if o.startswith("seed=")]
     assert sorted(seeds) == ["seed=1", "seed=2"]
+
+
+def finished_trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name="mnist_mlp", storage=storage)
+    return [trial for trial in study.get_trials() if trial.state.is_finished()]
+
+
+@pytest.mark.slow  # two processes and three trials: most of a minute on a loaded 2-core machine
+def test_an_interrupted_optuna_search_resumes_its_study_without_rerunning_finished_trials(
+    mnist_dir, tmp_path
+):
+    sweep_dir = tmp_path / "study"
+    storage = f"sqlite:///{sweep_dir}/optuna.db"  # the default place, read here as the sweeper writes it
+    search = [
+        "-m",
+        "hparams_search=mnist_optuna",
+        "hydra.sweeper.n_trials=3",
+        f"paths.data_dir={mnist_dir}",
+        *(override for override in TINY if not override.startswith("model.hidden_sizes")),
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    first = Run(tmp_path, "first", *search)
+    deadline = time.monotonic() + 240
+    # Trial 0's job ends (job.json) before the sweeper tells the study; only then is the database read.
+    while not (sweep_dir / "0" / "job.json").exists() and first.process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    while not finished_trials(storage) and first.process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.process.send_signal(signal.SIGINT)  # Ctrl-C once trial 0 is told to the study
+    assert first.result().returncode != 0
+    [trial_0] = finished_trials(storage)
+    kept = (sweep_dir / "0" / "metrics.json").read_bytes()
+    left_running = [
+        trial
+        for trial in optuna.load_study(study_name="mnist_mlp", storage=storage).get_trials()
+        if trial.state == optuna.trial.TrialState.RUNNING
+    ]
+
+    resumed = run_script("train.py", *search)
+    assert "Resuming study mnist_mlp: 1 trials finished" in resumed.stdout + resumed.stderr
+    trials = optuna.load_study(study_name="mnist_mlp", storage=storage).get_trials()
+    completed = [trial for trial in trials if trial.state == optuna.trial.TrialState.COMPLETE]
+    assert len(completed) == 3 and completed[0].number == trial_0.number == 0  # n_trials in all, not 3 more
+    assert (sweep_dir / "0" / "metrics.json").read_bytes() == kept  # trial 0 was not run again
+    rows = read_summary(sweep_dir)
+    assert sorted(int(row["job"]) for row in rows) == [trial.number for trial in completed]
+    assert all(row["status"] == "finished" for row in rows)
+    for stopped in left_running:  # the trial Ctrl-C stopped is failed, and its parameters tried again
+        assert trials[stopped.number].state == optuna.trial.TrialState.FAIL
+        assert completed[1].params == stopped.params
