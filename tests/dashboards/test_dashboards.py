@@ -2,17 +2,15 @@
 its event files and, in the end, through the real ``tensorboard`` server's HTTP API."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from conftest import compose_config, write_mnist
+from conftest import compose_config, free_port, get_json, write_mnist
 from hydra.core.global_hydra import GlobalHydra
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -159,19 +157,6 @@ def test_eval_writes_the_test_figures_and_metrics_into_its_own_run_dir(finished_
     tags = read_events(eval_dir / "tensorboard").Tags()
     assert {"test/confusion_matrix", "test/predictions", "test/mistakes"} <= set(tags["images"])
     assert {f"test/acc_per_class/{name}" for name in CLASS_NAMES} <= set(tags["scalars"])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get_json(url: str, body: dict | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 def wait_for_run(base: str, server: subprocess.Popen, timeout: float = 120) -> dict[str, Any]:

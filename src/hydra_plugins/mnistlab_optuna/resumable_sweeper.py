@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+from optuna.storages._rdb import models
 from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
 
 SQLITE = "sqlite:///"
+RDB_SCHEMES = ("sqlite:", "postgresql", "mysql", "oracle", "mssql")  # Optuna's RDBStorage; not redis://
 INTERRUPTED = "interrupted"  # user attribute of a trial that Ctrl-C or a crash of the sweep left running
 
 
@@ -24,10 +29,27 @@ class ResumableOptunaSweeper(OptunaSweeper):
         if impl.storage:
             if str(impl.storage).startswith(SQLITE):  # SQLite makes the file, not its folder
                 Path(str(impl.storage).removeprefix(SQLITE)).parent.mkdir(parents=True, exist_ok=True)
+            record_schema_version(str(impl.storage))
             done, first_number = resume(impl.study_name, impl.storage)
             impl.n_trials = max(impl.n_trials - done, 0)
             impl.job_idx = first_number  # job dirs are trial numbers: a resumed trial never meets an old dir
         return super().sweep(arguments)
+
+
+def record_schema_version(url: str) -> None:
+    """Optuna 2.x (all the sweeper takes) stamps a new database's schema version in a transaction that
+    SQLAlchemy 2 never commits, then refuses the database it made: the tables and the stamp made here,
+    committed, leave it nothing to stamp."""
+    if not url.startswith(RDB_SCHEMES):
+        return
+    engine = sqlalchemy.create_engine(url)
+    models.BaseModel.metadata.create_all(engine)
+    script = ScriptDirectory(str(Path(models.__file__).parent / "alembic"))
+    with engine.begin() as connection:
+        context = MigrationContext.configure(connection)
+        if context.get_current_revision() is None:
+            context.stamp(script, script.get_current_head())
+    engine.dispose()
 
 
 def resume(study_name: str | None, storage: str) -> tuple[int, int]:

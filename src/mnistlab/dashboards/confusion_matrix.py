@@ -8,7 +8,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.figure import Figure
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from mnistlab.dashboards.tensorboard import short_labels, tensorboard_writer
+from mnistlab.dashboards.tensorboard import log_figure, short_labels, takes_figures
 
 
 class ConfusionMatrixFigure(Callback):
@@ -30,16 +30,15 @@ class ConfusionMatrixFigure(Callback):
 
     def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
         self.matrix = None
-        if draws and tensorboard_writer(trainer) is not None and not trainer.sanity_checking:
+        if draws and takes_figures(trainer) and not trainer.sanity_checking:
             num_classes = pl_module.hparams.num_classes
             self.matrix = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
 
     def _log(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        writer = tensorboard_writer(trainer)
-        if self.matrix is None or writer is None:
+        if self.matrix is None or not takes_figures(trainer):
             return
         figure = draw_confusion_matrix(self.matrix, short_labels(pl_module.class_names), stage)
-        writer.add_figure(f"{stage}/confusion_matrix", figure, global_step=trainer.global_step)
+        log_figure(trainer, f"{stage}/confusion_matrix", figure)
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start(trainer, pl_module, draws=self._draws_this_validation(trainer))

@@ -8,7 +8,7 @@ from lightning import Callback, LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from mnistlab.dashboards.tensorboard import draw_image, is_image, short_labels, tensorboard_writer
+from mnistlab.dashboards.tensorboard import draw_image, is_image, log_figure, short_labels, takes_figures
 
 
 class MostConfidentMistakes:
@@ -50,15 +50,14 @@ class ConfidentMistakesFigure(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         inputs, labels = batch
-        if is_image(inputs) and tensorboard_writer(trainer) is not None:
+        if is_image(inputs) and takes_figures(trainer):
             self.mistakes.update(inputs, outputs["probs"], labels)
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        writer = tensorboard_writer(trainer)
-        if len(self.mistakes) == 0 or writer is None:
+        if len(self.mistakes) == 0 or not takes_figures(trainer):
             return
         figure = draw_mistakes(self.mistakes, short_labels(pl_module.class_names))
-        writer.add_figure("test/mistakes", figure, global_step=trainer.global_step)
+        log_figure(trainer, "test/mistakes", figure)
 
 
 def draw_mistakes(mistakes: MostConfidentMistakes, names: list[str], per_row: int = 2) -> Figure:

@@ -1,10 +1,12 @@
-"""How the figure callbacks reach TensorBoard, and how they draw the data set's images and class names."""
+"""How the figure callbacks reach the loggers (TensorBoard, MLflow), and how they draw the data set's images
+and class names."""
 
 from collections.abc import Sequence
 
 from lightning import Trainer
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger  # neither imports mlflow itself
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
@@ -15,6 +17,22 @@ def tensorboard_writer(trainer: Trainer) -> SummaryWriter | None:
         if isinstance(logger, TensorBoardLogger):
             return logger.experiment
     return None
+
+
+def takes_figures(trainer: Trainer) -> bool:
+    """Whether any of the run's loggers shows figures: without one, the callbacks skip the work of drawing."""
+    return any(isinstance(logger, TensorBoardLogger | MLFlowLogger) for logger in trainer.loggers)
+
+
+def log_figure(trainer: Trainer, tag: str, figure: Figure) -> None:
+    """A figure to every logger that takes one: TensorBoard's IMAGES tab, MLflow's artifacts
+    (``figures/<tag>_step<global step>.png``); a CSV logger has no place for it."""
+    step = trainer.global_step
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_figure(tag, figure, global_step=step, close=False)
+        elif isinstance(logger, MLFlowLogger):
+            logger.experiment.log_figure(logger.run_id, figure, f"figures/{tag}_step{step}.png")
 
 
 def short_labels(class_names: Sequence[str]) -> list[str]:
