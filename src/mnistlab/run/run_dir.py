@@ -43,11 +43,11 @@ def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str:
     return ".hydra"
 
 
-def run_tags(task_name: str) -> dict[str, str]:
+def run_tags(task_name: str, output_dir: str) -> dict[str, str]:
     """What a tracker (conf/logger/mlflow.yaml) files a run under: its task and experiment and, in a sweep,
     its sweep dir and job number; its name is its run dir's (``<sweep dir name>/<job number>`` in a sweep)."""
     hydra = HydraConfig.get()
-    run_dir = Path(hydra.runtime.output_dir)
+    run_dir = Path(output_dir)
     tags = {"task": task_name, "experiment": str(hydra.runtime.choices.get("experiment") or "none")}
     if hydra.mode == RunMode.MULTIRUN:  # each job's run dir is <sweep dir>/<job number> (conf/hydra)
         tags |= {"sweep_dir": str(run_dir.parent), "job": str(hydra.job.num)}
