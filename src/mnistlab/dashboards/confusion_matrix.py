@@ -1,4 +1,5 @@
-"""``val/confusion_matrix`` every few validation epochs; ``test/confusion_matrix`` at every test."""
+"""``val/confusion_matrix`` every few validation epochs; ``test/confusion_matrix`` and, beside it,
+``test/acc_per_class`` (a bar chart of the same counts) at every test."""
 
 import warnings
 from typing import Any
@@ -39,6 +40,10 @@ class ConfusionMatrixFigure(Callback):
             return
         figure = draw_confusion_matrix(self.matrix, short_labels(pl_module.class_names), stage)
         log_figure(trainer, f"{stage}/confusion_matrix", figure)
+        if stage == "test":
+            log_figure(
+                trainer, "test/acc_per_class", draw_accuracy_per_class(self.matrix, pl_module.class_names)
+            )
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start(trainer, pl_module, draws=self._draws_this_validation(trainer))
@@ -82,4 +87,33 @@ def draw_confusion_matrix(metric: MulticlassConfusionMatrix, labels: list[str], 
         text.set_fontsize(8 if len(labels) > 5 else 12)
     accuracy = (matrix.trace() / matrix.sum().clamp_min(1)).item()
     ax.set_title(f"{stage}: {int(matrix.sum())} examples, accuracy {accuracy:.2%}")
+    return figure
+
+
+def draw_accuracy_per_class(metric: MulticlassConfusionMatrix, class_names: list[str]) -> Figure:
+    """Each class's accuracy (recall: the share of its examples predicted right) as a bar, the overall
+    accuracy as a line, the worst class in red: what ten one-dot charts would say, on one card."""
+    matrix = metric.compute().cpu()
+    per_class = (matrix.diag() / matrix.sum(dim=1).clamp_min(1)).tolist()
+    overall = (matrix.trace() / matrix.sum().clamp_min(1)).item()
+    figure = Figure(figsize=(max(7.0, 0.6 * len(class_names)), 5.0), layout="constrained")
+    ax = figure.add_subplot()
+    worst = min(range(len(per_class)), key=per_class.__getitem__)
+    colors = ["tab:red" if i == worst else "tab:blue" for i in range(len(per_class))]
+    bars = ax.bar(range(len(per_class)), [100 * acc for acc in per_class], color=colors)
+    ax.bar_label(bars, [f"{100 * acc:.1f}" for acc in per_class], fontsize=7, padding=2)
+    ax.axhline(100 * overall, color="black", linestyle="--", linewidth=1, label=f"overall {overall:.2%}")
+    long_names = max(len(str(name)) for name in class_names) > 3
+    ax.set_xticks(
+        range(len(per_class)),
+        [str(name) for name in class_names],
+        fontsize=8,
+        rotation=45 if long_names else 0,
+        ha="right" if long_names else "center",
+    )
+    low = min(100 * min(per_class), 100 * overall)
+    ax.set_ylim(max(0.0, low - 0.15 * (100 - low) - 1), 100.5)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"test accuracy per class (worst: {class_names[worst]}, {per_class[worst]:.2%})")
+    ax.legend(loc="lower right", fontsize=8)
     return figure

@@ -32,10 +32,10 @@ def evaluate(cfg: DictConfig) -> RunResult:
     loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
-    [test] = trainer.test(model, datamodule=datamodule, verbose=False)
+    trainer.test(model, datamodule=datamodule, verbose=False)
 
     result = RunResult(status="finished", seed=run_cfg.get("seed"), checkpoint=str(ckpt_path.resolve()))
-    result.add_test(test, list(datamodule.class_names))
+    result.add_test(trainer.callback_metrics, list(datamodule.class_names))
     result.seconds = round(time.perf_counter() - started, 2)
     result.write(Path(cfg.paths.output_dir))
     print_test_results(result, list(datamodule.class_names))
