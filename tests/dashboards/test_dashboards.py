@@ -114,10 +114,13 @@ def test_figures_are_logged_every_n_validation_epochs_and_at_test(finished_run):
     events = read_events(run_dir / "tensorboard")
     # every_n_epochs=2 in 3 epochs of 2 steps: after epoch 2 only
     assert [image.step for image in events.Images("val/confusion_matrix")] == [4]
-    for tag in ("test/confusion_matrix", "test/acc_per_class", "test/predictions", "test/mistakes"):
+    for tag in ("test/confusion_matrix", "test/predictions", "test/mistakes"):
         [image] = events.Images(tag)
         assert image.encoded_image_string.startswith(b"\x89PNG")
         assert image.width >= 500 and image.height >= 500
+    # The test matrix has each class's accuracy beside it, the validation one is the matrix alone.
+    [test], [val] = events.Images("test/confusion_matrix"), events.Images("val/confusion_matrix")
+    assert test.width >= 1.5 * test.height and val.width == val.height
 
 
 def test_hparams_row_holds_user_settings_against_the_chosen_metrics(finished_run):
@@ -171,9 +174,7 @@ def test_eval_writes_the_test_figures_and_metrics_into_its_own_run_dir(finished_
     assert evaluate(cfg).test_acc == pytest.approx(trained.test_acc)
     assert json.loads((eval_dir / "metrics.json").read_text())["test_acc"] == pytest.approx(trained.test_acc)
     tags = read_events(eval_dir / "tensorboard").Tags()
-    assert {"test/confusion_matrix", "test/acc_per_class", "test/predictions", "test/mistakes"} <= set(
-        tags["images"]
-    )
+    assert {"test/confusion_matrix", "test/predictions", "test/mistakes"} <= set(tags["images"])
     assert "test/acc_worst_class" in tags["scalars"]
 
 
@@ -215,7 +216,7 @@ def test_tensorboard_server_serves_scalars_images_and_hparams(finished_run, tmp_
 
     assert {"train/lr", "val/loss", "val/acc_best", "test/acc", "test/acc_worst_class"} <= set(scalars)
     assert "epoch" not in scalars
-    assert {"val/confusion_matrix", "test/confusion_matrix", "test/acc_per_class", "test/mistakes"} <= set(
+    assert {"val/confusion_matrix", "test/confusion_matrix", "test/predictions", "test/mistakes"} <= set(
         images
     )
     assert {info["name"] for info in experiment["hparamInfos"]} == set(HPARAMS)

@@ -1,12 +1,14 @@
-"""``val/confusion_matrix`` every few validation epochs; ``test/confusion_matrix`` and, beside it,
-``test/acc_per_class`` (a bar chart of the same counts) at every test."""
+"""``val/confusion_matrix`` every few validation epochs; ``test/confusion_matrix``, with each class's accuracy
+beside it, at every test."""
 
 import warnings
 from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from mnistlab.dashboards.tensorboard import log_figure, short_labels, takes_figures
@@ -38,12 +40,10 @@ class ConfusionMatrixFigure(Callback):
     def _log(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if self.matrix is None or not takes_figures(trainer):
             return
-        figure = draw_confusion_matrix(self.matrix, short_labels(pl_module.class_names), stage)
+        # The test matrix gets each class's accuracy beside it: one card instead of ten one-dot charts.
+        labels = short_labels(pl_module.class_names)
+        figure = draw_confusion_matrix(self.matrix, labels, stage, per_class=stage == "test")
         log_figure(trainer, f"{stage}/confusion_matrix", figure)
-        if stage == "test":
-            log_figure(
-                trainer, "test/acc_per_class", draw_accuracy_per_class(self.matrix, pl_module.class_names)
-            )
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start(trainer, pl_module, draws=self._draws_this_validation(trainer))
@@ -72,14 +72,19 @@ class ConfusionMatrixFigure(Callback):
         self._log(trainer, pl_module, "test")
 
 
-def draw_confusion_matrix(metric: MulticlassConfusionMatrix, labels: list[str], stage: str) -> Figure:
-    """Rows are true classes, columns predicted ones, drawn by torchmetrics on a figure of our own."""
+def draw_confusion_matrix(
+    metric: MulticlassConfusionMatrix, labels: list[str], stage: str, per_class: bool = False
+) -> Figure:
+    """Rows are true classes, columns predicted ones, drawn by torchmetrics on a figure of our own; with
+    ``per_class``, each row's accuracy as a bar beside it."""
     matrix = metric.compute()
     size = max(5.0, 0.6 * len(labels))
-    figure = Figure(figsize=(size, size))
+    width = 1.0 + 0.6 * per_class  # the bars take 0.6 of the matrix's width
+    figure = Figure(figsize=(size * width, size))
     # Fixed margins, wider for long names (Fashion-MNIST's): a layout engine costs more than the drawing.
     margin = 0.13 if max(len(label) for label in labels) <= 3 else 0.22
-    ax = figure.add_axes((margin, margin, 0.97 - margin, 0.92 - margin))
+    height = 0.92 - margin
+    ax = figure.add_axes((margin / width, margin, (0.97 - margin) / width, height))
     with warnings.catch_warnings():  # torchmetrics hands matplotlib a tensor, which numpy 2 warns about
         warnings.filterwarnings("ignore", "__array__ implementation doesn't accept", DeprecationWarning)
         metric.plot(val=matrix, ax=ax, labels=labels, cmap="Blues")
@@ -87,33 +92,26 @@ def draw_confusion_matrix(metric: MulticlassConfusionMatrix, labels: list[str], 
         text.set_fontsize(8 if len(labels) > 5 else 12)
     accuracy = (matrix.trace() / matrix.sum().clamp_min(1)).item()
     ax.set_title(f"{stage}: {int(matrix.sum())} examples, accuracy {accuracy:.2%}")
+    if per_class:
+        bars = figure.add_axes((1.04 / width, margin, 0.5 / width, height))
+        draw_accuracy_bars(bars, matrix.cpu(), accuracy)
     return figure
 
 
-def draw_accuracy_per_class(metric: MulticlassConfusionMatrix, class_names: list[str]) -> Figure:
-    """Each class's accuracy (recall: the share of its examples predicted right) as a bar, the overall
-    accuracy as a line, the worst class in red: what ten one-dot charts would say, on one card."""
-    matrix = metric.compute().cpu()
+def draw_accuracy_bars(ax: Axes, matrix: Tensor, accuracy: float) -> None:
+    """Each class's accuracy (the share of its examples predicted right), a bar level with its matrix row;
+    the overall accuracy as a line, the worst class in red."""
     per_class = (matrix.diag() / matrix.sum(dim=1).clamp_min(1)).tolist()
-    overall = (matrix.trace() / matrix.sum().clamp_min(1)).item()
-    figure = Figure(figsize=(max(7.0, 0.6 * len(class_names)), 5.0), layout="constrained")
-    ax = figure.add_subplot()
-    worst = min(range(len(per_class)), key=per_class.__getitem__)
-    colors = ["tab:red" if i == worst else "tab:blue" for i in range(len(per_class))]
-    bars = ax.bar(range(len(per_class)), [100 * acc for acc in per_class], color=colors)
+    rows = range(len(per_class))
+    worst = min(rows, key=per_class.__getitem__)
+    colors = ["tab:red" if row == worst else "tab:blue" for row in rows]
+    bars = ax.barh(rows, [100 * acc for acc in per_class], height=0.7, color=colors)
     ax.bar_label(bars, [f"{100 * acc:.1f}" for acc in per_class], fontsize=7, padding=2)
-    ax.axhline(100 * overall, color="black", linestyle="--", linewidth=1, label=f"overall {overall:.2%}")
-    long_names = max(len(str(name)) for name in class_names) > 3
-    ax.set_xticks(
-        range(len(per_class)),
-        [str(name) for name in class_names],
-        fontsize=8,
-        rotation=45 if long_names else 0,
-        ha="right" if long_names else "center",
-    )
-    low = min(100 * min(per_class), 100 * overall)
-    ax.set_ylim(max(0.0, low - 0.15 * (100 - low) - 1), 100.5)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"test accuracy per class (worst: {class_names[worst]}, {per_class[worst]:.2%})")
-    ax.legend(loc="lower right", fontsize=8)
-    return figure
+    ax.axvline(100 * accuracy, color="black", linestyle="--", linewidth=1)
+    ax.set_ylim(len(per_class) - 0.5, -0.5)  # row 0 on top, as in the matrix
+    ax.set_yticks([])
+    low = min(100 * min(per_class), 100 * accuracy)
+    ax.set_xlim(max(0.0, low - 0.3 * (100 - low) - 1), 100.0 + 0.25 * (100 - low) + 0.5)  # room for labels
+    ax.set_xticks([tick for tick in ax.get_xticks() if tick <= 100])
+    ax.set_xlabel("accuracy per class (%)")
+    ax.set_title("dashed: overall", fontsize=9)
