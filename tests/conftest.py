@@ -14,7 +14,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -24,6 +24,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from mnistlab.run.run_dir import register_resolvers
+
+if TYPE_CHECKING:  # the training stack loads only in the tests that train
+    from mnistlab.run.result import RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -118,6 +121,30 @@ def compose_cfg(tmp_path: Path, mnist_dir: Path) -> Callable[..., DictConfig]:
 
     yield compose_with
     GlobalHydra.instance().clear()
+
+
+# A small regression of x² (data=function): three epochs, the fit figure after the second.
+REGRESSION_RUN = [
+    "data=function",
+    "data.train_size=400",
+    "data.val_size=200",
+    "data.test_size=200",
+    "model=mlp",
+    "model.hidden_sizes=[16]",
+    "trainer.max_epochs=3",
+    "callbacks.regression_fit.every_n_epochs=2",
+]
+
+
+@pytest.fixture(scope="session")
+def regression_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, "RunResult"]:
+    """A finished regression run, shared by the tests that read it: its run dir and result."""
+    from mnistlab.run.train import train
+
+    root = tmp_path_factory.mktemp("regression")
+    result = train(compose_config(*REGRESSION_RUN, root=root, data_dir=root / "no_data"))
+    GlobalHydra.instance().clear()
+    return root / "run", result
 
 
 def run_script(script: str, *args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:

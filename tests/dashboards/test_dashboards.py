@@ -121,6 +121,7 @@ def test_figures_are_logged_every_n_validation_epochs_and_at_test(finished_run):
     # The test matrix has each class's accuracy beside it, the validation one is the matrix alone.
     [test], [val] = events.Images("test/confusion_matrix"), events.Images("val/confusion_matrix")
     assert test.width >= 1.5 * test.height and val.width == val.height
+    assert not {"val/fit", "test/fit"} & set(events.Tags()["images"])  # a regression's only
 
 
 def test_hparams_row_holds_user_settings_against_the_chosen_metrics(finished_run):

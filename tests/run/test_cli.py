@@ -83,3 +83,22 @@ def test_a_pickled_payload_is_refused_in_one_line_and_never_runs(commands):
     result = commands.results["eval_payload"]
     assert_one_line_error(result, str(commands.payload), "refused", "pickled", "io.open")
     assert not commands.marker.exists()
+
+
+@pytest.mark.parametrize("script", ["train.py", "eval.py"])
+@pytest.mark.parametrize("flags", [["--help"], ["--cfg", "job"]], ids=["help", "cfg"])
+def test_help_and_the_composed_config_need_no_torch(script, flags):
+    """The training stack loads inside the task: asking what a command would do must not wait for it."""
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = [{script!r}, *{flags!r}]\n"
+        "try:\n"
+        f"    runpy.run_path({str(ROOT / script)!r}, run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('loaded:', sorted({name.split('.')[0] for name in sys.modules} & {'torch', 'lightning'}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "loaded: []" in result.stdout, result.stdout[-2000:]
+    assert ("ckpt_path" if script == "eval.py" else "seed") in result.stdout  # it did print something

@@ -34,6 +34,8 @@ BAD = [  # override, the value as the message shows it, what the message says is
     ("seed=-1", "-1", "a whole number from 0 to 4294967295"),
     ("callbacks.confusion_matrix.every_n_epochs=0", "0", WHOLE),
     ("optimizer.foreach=maybe", "'maybe'", "true, false or null (torch chooses)"),
+    ("model.compile=yes", "'yes'", "true or false"),
+    ("trainer.precision=bf16", "'bf16'", "one of 32-true, bf16-mixed, 16-mixed, bf16-true, 16-true, 64-true"),
 ]
 
 
@@ -78,6 +80,24 @@ def test_bad_k_fold_settings_are_one_line_naming_the_keys(compose_cfg, overrides
 def test_k_fold_settings_that_fit_are_accepted(compose_cfg):
     validate_config(compose_cfg("data.folds=5", "data.fold=4"))
     validate_config(compose_cfg("data=rings", "data.folds=2", "data.fold=0"))
+
+
+# The keys of data=function, model.init (model=scratch) and the fit figure, with the group that has them.
+BAD_REGRESSION = [
+    ("data.function=tan", "'tan'", "one of square, cubic, sine"),
+    ("data.val_size=0", "0", WHOLE),
+    ("data.data_seed=-1", "-1", "a whole number from 0 to 4294967295"),
+    ("model.init=[uniform]", "['uniform']", "one of he, uniform"),
+    ("callbacks.regression_fit.every_n_epochs=0", "0", WHOLE),
+]
+
+
+@pytest.mark.parametrize(("override", "shown", "allowed"), BAD_REGRESSION)
+def test_a_bad_regression_value_is_refused_too(compose_cfg, override, shown, allowed):
+    cfg = compose_cfg("data=function", "model=scratch", override)
+    with pytest.raises(MnistlabError) as error:
+        validate_config(cfg)
+    assert str(error.value) == f"{override.split('=')[0]}={shown} is not allowed: it must be {allowed}"
 
 
 def test_cnn_dropout_is_checked_too(compose_cfg):

@@ -172,6 +172,7 @@ def test_metrics_json_has_every_key_and_the_run_prints_per_class_results(runs):
     assert (metrics["seed"], metrics["epochs_run"]) == (1, 2)
     # The run's own clock: started after the process (imports), stopped before it ended.
     assert 0 < metrics["seconds"] < runs.e2e.seconds_at_most
+    assert 0 < metrics["fit_seconds"] < metrics["seconds"]  # the test and the data loading are outside it
     assert metrics["test_acc"] > 0.5  # the synthetic digits are learnable
     assert "9 - nine" in result.stdout
 

@@ -16,9 +16,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from mnistlab.io.atomic import write_json
 from mnistlab.run.result import RunResult
-from mnistlab.sweeps import SweepSummary
 from mnistlab.sweeps.groups import group_jobs, labels
 from mnistlab.sweeps.jobs import objective
+from mnistlab.sweeps.summary import SweepSummary
 
 # Tiny jobs: one short epoch of a small MLP with real checkpoints; no TensorBoard, whose figures take longer.
 TINY = [
@@ -107,7 +107,7 @@ def test_jobs_differing_only_in_seed_are_one_group_with_mean_and_spread_best_fir
     assert table.index(shown[0]) < table.index(shown[1])  # best first
     markdown = (sweep_dir / "summary_groups.md").read_text()
     assert f"| `{groups[0]['group']}` | {shown[0]} |" in markdown
-    assert f"| `{BAD_DROPOUT}` |  |  |  | 2 |" in markdown
+    assert f"| `{BAD_DROPOUT}` |  |  |  |  | 2 |" in markdown
 
     figure = (sweep_dir / "summary.png").read_bytes()
     assert figure.startswith(b"\x89PNG") and len(figure) > 10_000
@@ -136,6 +136,30 @@ def tensorboard_images(log_dir: Path) -> dict[str, int]:
     accumulator = EventAccumulator(str(log_dir), size_guidance={"images": 0})
     accumulator.Reload()
     return {tag: len(accumulator.Images(tag)) for tag in accumulator.Tags()["images"]}
+
+
+def test_a_regression_sweep_summarises_its_test_mse_and_leaves_accuracy_blank(tmp_path):
+    sweep_dir = tmp_path / "regression"
+    sizes = ["data.train_size=300", "data.val_size=100", "data.test_size=100", "data.batch_size=100"]
+    result = run_script(
+        "train.py", "-m", "data=function", *sizes, *TINY, "seed=1,2", f"hydra.sweep.dir={sweep_dir}"
+    )
+    rows = read_summary(sweep_dir)
+    assert [row["status"] for row in rows] == ["finished", "finished"]
+    assert float(rows[0]["best_val_loss"]) <= float(rows[1]["best_val_loss"])
+    for row in rows:
+        metrics = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())
+        assert float(row["test_loss"]) == pytest.approx(metrics["test_loss"])
+        assert row["test_acc"] == "" and metrics["test_acc"] is None
+    markdown = (sweep_dir / "summary.md").read_text()
+    assert "| test loss | test acc |" in markdown
+    # Two seeds of one setting: one group, shown by its test loss (mean ± std), as it has no accuracy.
+    [group] = read_groups(sweep_dir)
+    losses = [float(row["test_loss"]) for row in rows]
+    assert float(group["test_loss_mean"]) == pytest.approx(statistics.fmean(losses))
+    assert group["test_acc_mean"] == ""
+    shown = f"{statistics.fmean(losses):.4g} ± {statistics.stdev(losses):.4g}"
+    assert "test loss" in result.stdout and shown in result.stdout
 
 
 def test_optuna_search_records_a_crashing_trial_as_failed_and_goes_on(mnist_dir, tmp_path):

@@ -7,6 +7,7 @@ from mnistlab.dashboards.logger import TensorBoardLogger
 from mnistlab.dashboards.mistakes import ConfidentMistakesFigure
 from mnistlab.dashboards.model_graph import ModelGraph
 from mnistlab.dashboards.predictions import PredictionsGrid
+from mnistlab.dashboards.regression_fit import RegressionFitFigure
 
 __all__ = [
     "ConfidentMistakesFigure",
@@ -15,5 +16,6 @@ __all__ = [
     "LearningRateMonitor",
     "ModelGraph",
     "PredictionsGrid",
+    "RegressionFitFigure",
     "TensorBoardLogger",
 ]

@@ -5,13 +5,18 @@ import warnings
 from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
-from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from mnistlab.dashboards.tensorboard import log_figure, short_labels, takes_figures
+from mnistlab.dashboards.tensorboard import (
+    classifies,
+    draws_this_validation,
+    log_figure,
+    short_labels,
+    takes_figures,
+)
 
 
 class ConfusionMatrixFigure(Callback):
@@ -26,14 +31,10 @@ class ConfusionMatrixFigure(Callback):
         self.every_n_epochs = every_n_epochs
         self.matrix: MulticlassConfusionMatrix | None = None
 
-    def _draws_this_validation(self, trainer: Trainer) -> bool:
-        if trainer.state.fn != TrainerFn.FITTING:  # trainer.validate(): the one validation there is
-            return True
-        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
-
     def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
         self.matrix = None
-        if draws and takes_figures(trainer) and not trainer.sanity_checking:
+        shown = draws and classifies(pl_module) and takes_figures(trainer)
+        if shown and not trainer.sanity_checking:
             num_classes = pl_module.hparams.num_classes
             self.matrix = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
 
@@ -46,7 +47,7 @@ class ConfusionMatrixFigure(Callback):
         log_figure(trainer, f"{stage}/confusion_matrix", figure)
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start(trainer, pl_module, draws=self._draws_this_validation(trainer))
+        self._start(trainer, pl_module, draws=draws_this_validation(trainer, self.every_n_epochs))
 
     def on_validation_batch_end(
         self,

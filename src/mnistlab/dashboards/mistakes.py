@@ -8,7 +8,14 @@ from lightning import Callback, LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from mnistlab.dashboards.tensorboard import draw_image, is_image, log_figure, short_labels, takes_figures
+from mnistlab.dashboards.tensorboard import (
+    classifies,
+    draw_image,
+    is_image,
+    log_figure,
+    short_labels,
+    takes_figures,
+)
 
 
 class MostConfidentMistakes:
@@ -50,7 +57,7 @@ class ConfidentMistakesFigure(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         inputs, labels = batch
-        if is_image(inputs) and takes_figures(trainer):
+        if classifies(pl_module) and is_image(inputs) and takes_figures(trainer):
             self.mistakes.update(inputs, outputs["probs"], labels)
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

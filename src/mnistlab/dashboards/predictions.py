@@ -10,7 +10,14 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from mnistlab.dashboards.tensorboard import as_pixels, is_image, log_figure, short_labels, takes_figures
+from mnistlab.dashboards.tensorboard import (
+    as_pixels,
+    classifies,
+    is_image,
+    log_figure,
+    short_labels,
+    takes_figures,
+)
 
 
 class PredictionsGrid(Callback):
@@ -32,7 +39,8 @@ class PredictionsGrid(Callback):
     ) -> None:
         inputs, labels = batch
         missing = self.num_images - sum(len(kept[0]) for kept in self.kept)
-        if missing <= 0 or not is_image(inputs) or not takes_figures(trainer):
+        shown = classifies(pl_module) and is_image(inputs) and takes_figures(trainer)
+        if missing <= 0 or not shown:
             return
         self.kept.append((inputs[:missing].cpu(), outputs["preds"][:missing].cpu(), labels[:missing].cpu()))
 

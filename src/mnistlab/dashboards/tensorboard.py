@@ -3,8 +3,9 @@ and class names."""
 
 from collections.abc import Sequence
 
-from lightning import Trainer
+from lightning import LightningModule, Trainer
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger  # neither imports mlflow itself
+from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -33,6 +34,21 @@ def log_figure(trainer: Trainer, tag: str, figure: Figure) -> None:
             logger.experiment.add_figure(tag, figure, global_step=step, close=False)
         elif isinstance(logger, MLFlowLogger):
             logger.experiment.log_figure(logger.run_id, figure, f"figures/{tag}_step{step}.png")
+
+
+def draws_this_validation(trainer: Trainer, every_n_epochs: int) -> bool:
+    """Whether a figure of this validation is drawn: every ``every_n_epochs`` validation epochs during
+    training (every epoch validates unless ``trainer.check_val_every_n_epoch`` says otherwise), and always in
+    ``trainer.validate()`` (the one validation there is)."""
+    if trainer.state.fn != TrainerFn.FITTING:
+        return True
+    validations = (trainer.current_epoch + 1) // (trainer.check_val_every_n_epoch or 1)
+    return validations % every_n_epochs == 0
+
+
+def classifies(pl_module: LightningModule) -> bool:
+    """Whether the model classifies (the class figures apply) or regresses (``data=function``)."""
+    return pl_module.hparams.get("task", "classification") == "classification"
 
 
 def short_labels(class_names: Sequence[str]) -> list[str]:

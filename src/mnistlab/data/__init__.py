@@ -1,5 +1,6 @@
 from mnistlab.data.base import InMemoryDataModule
+from mnistlab.data.function import FunctionDataModule
 from mnistlab.data.mnist import MNISTDataModule
 from mnistlab.data.rings import RingsDataModule
 
-__all__ = ["InMemoryDataModule", "MNISTDataModule", "RingsDataModule"]
+__all__ = ["FunctionDataModule", "InMemoryDataModule", "MNISTDataModule", "RingsDataModule"]

@@ -45,10 +45,12 @@ def fold_indices(size: int, folds: int, fold: int | None, seed: int) -> tuple[Te
 class InMemoryDataModule(LightningDataModule):
     """Holds train/val/test tensors in memory and serves shuffled batches by indexing them.
 
-    Subclasses say what the data is (``class_names``, ``input_shape``) and how to load the official
-    train and test sets; the validation set is always cut from the training set, never from the test set.
+    Subclasses say what the data is (``task``, ``class_names``, ``input_shape``) and how to load the official
+    train and test sets; the validation set is cut from the training set (``load_train_and_val``), never
+    from the test set.
     """
 
+    task = "classification"  # or "regression": the model takes its loss and metrics from it
     class_names: Sequence[str]
     input_shape: tuple[int, ...]
 
@@ -82,6 +84,11 @@ class InMemoryDataModule(LightningDataModule):
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def num_outputs(self) -> int:
+        """The model's output width: a score per class."""
+        return self.num_classes
+
     @abstractmethod
     def load_official_split(self, train: bool) -> tuple[Tensor, Tensor]:
         """The official training (``train=True``) or test set as (inputs, labels)."""
@@ -90,16 +97,22 @@ class InMemoryDataModule(LightningDataModule):
         # Loading is cheap but not free: the run flow calls setup early to fail fast, Lightning calls it
         # again.
         if self.train_set is None:
-            inputs, labels = self.load_official_split(train=True)
-            train_idx, val_idx = split_indices(
-                len(labels), self.val_fraction, self.split_seed, self.folds, self.fold
-            )
-            self.train_set = TensorPairs(inputs[train_idx], labels[train_idx])
-            self.val_set = TensorPairs(inputs[val_idx], labels[val_idx])
+            self.train_set, self.val_set = self.load_train_and_val()
         if self.test_set is None and stage in (None, "test", "predict"):
             self.test_set = TensorPairs(*self.load_official_split(train=False))
         if self.trainer is not None and self.trainer.strategy.root_device.type == "cuda":
             self._move_to(self.trainer.strategy.root_device)
+
+    def load_train_and_val(self) -> tuple[TensorPairs, TensorPairs]:
+        """Validation is a seeded random ``val_fraction`` of the official training set, or fold ``fold`` of
+        ``folds`` of it."""
+        inputs, labels = self.load_official_split(train=True)
+        train_idx, val_idx = split_indices(
+            len(labels), self.val_fraction, self.split_seed, self.folds, self.fold
+        )
+        return TensorPairs(inputs[train_idx], labels[train_idx]), TensorPairs(
+            inputs[val_idx], labels[val_idx]
+        )
 
     def _move_to(self, device: torch.device) -> None:
         # The whole data set fits on any GPU: keeping it there leaves only indexing in the training step.

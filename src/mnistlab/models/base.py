@@ -28,11 +28,15 @@ PROBABILITIES: dict[str, Callable[[Tensor], Tensor]] = {
     "log_softmax": torch.exp,
     "softmax": lambda p: p,
 }
+# The tasks a datamodule can pose (its ``task``). A regression net outputs its predictions as they are.
+TASKS = ("classification", "regression")
 # Schedulers whose length is the whole run: filled in from the trainer, which alone knows the step count.
 RUN_LENGTH_ARGS = ("total_steps", "T_max")
 
 
 class ImageClassifier(LightningModule):
+    """A classifier, or a regression when the datamodule's ``task`` says so (MSE, no accuracy metrics)."""
+
     def __init__(
         self,
         num_classes: int,
@@ -41,25 +45,47 @@ class ImageClassifier(LightningModule):
         output: str = "logits",
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
+        compile: bool = False,
+        task: str = "classification",
+        num_outputs: int | None = None,  # the last layer's width; a score per class if None
     ) -> None:
         super().__init__()
         if output not in OUTPUTS:
             raise MnistlabError(f"model.output={output!r} is unknown: choose one of {', '.join(OUTPUTS)}")
+        if task not in TASKS:
+            raise MnistlabError(f"the data's task {task!r} is unknown: it must be one of {', '.join(TASKS)}")
+        if task == "regression" and output != "logits":
+            raise MnistlabError(
+                f"model.output={output!r} is for classification: a regression net's outputs are its "
+                "predictions, so keep model.output=logits (the last layer as it is)"
+            )
         # Factories stay out of the checkpoint: it must hold nothing but tensors and plain values.
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.class_names = list(class_names or range(num_classes))
-        self.output_activation, self.loss_fn = OUTPUTS[output]
+        self.classifies = task == "classification"
+        self.num_outputs = num_classes if num_outputs is None else num_outputs
+        self.output_activation, loss_fn = OUTPUTS[output]
+        # A regression's loss is the mean squared error of the raw outputs (model.output=logits).
+        self.loss_fn = loss_fn if self.classifies else F.mse_loss
 
         self.train_loss = MeanMetric()
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc_per_class = MulticlassAccuracy(num_classes, average=None)
-        self.val_acc_best = MaxMetric()
-        self.val_acc_best.persistent(True)  # survives a resume, so val/acc_best stays the run's best
+        if self.classifies:  # accuracy means nothing for a regression
+            self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+            self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+            self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+            self.test_acc_per_class = MulticlassAccuracy(num_classes, average=None)
+            self.val_acc_best = MaxMetric()
+            self.val_acc_best.persistent(True)  # survives a resume, so val/acc_best stays the run's best
         self._kept_steps: list[tuple[Tensor, Tensor, Tensor]] = []  # training steps not yet in the metrics
+
+    def on_fit_start(self) -> None:
+        # nn.Module.compile, not torch.compile(module): the weights keep their names (no `_orig_mod.`), so
+        # checkpoints of a compiled run load into a plain model, eval.py's included. Here, after the
+        # callbacks' on_fit_start: the model graph for TensorBoard is traced from the plain module.
+        if self.hparams.compile:
+            self.compile()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.output_activation(self.net(x))
@@ -83,7 +109,8 @@ class ImageClassifier(LightningModule):
         loss = torch.stack(losses)
         batch_sizes = torch.tensor([len(y) for y in labels], dtype=loss.dtype, device=loss.device)
         self.train_loss.update(loss, weight=batch_sizes)
-        self.train_acc.update(torch.cat(outputs).argmax(dim=1), torch.cat(labels))
+        if self.classifies:
+            self.train_acc.update(torch.cat(outputs).argmax(dim=1), torch.cat(labels))
         return (loss * batch_sizes).sum() / batch_sizes.sum()
 
     def on_train_epoch_end(self) -> None:
@@ -91,43 +118,51 @@ class ImageClassifier(LightningModule):
             self._reduce_kept_steps()
         # Per epoch, like val/loss and val/acc, so that the two pairs compare on one chart.
         self.log("train/loss", self.train_loss.compute())
-        self.log("train/acc", self.train_acc.compute())
         self.train_loss.reset()
-        self.train_acc.reset()
+        if self.classifies:
+            self.log("train/acc", self.train_acc.compute())
+            self.train_acc.reset()
 
     def _evaluation_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         x, y = batch
         out = self(x)
-        probs = PROBABILITIES[self.hparams.output](out)
         # Returned to callbacks (confusion matrix, prediction figures): evaluation only, never in training.
+        if not self.classifies:
+            return self.loss_fn(out, y), {"preds": out}, y
+        probs = PROBABILITIES[self.hparams.output](out)
         return self.loss_fn(out, y), {"preds": probs.argmax(dim=1), "probs": probs}, y
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         loss, outputs, y = self._evaluation_step(batch)
-        self.val_acc(outputs["preds"], y)
         self.log("val/loss", loss, on_epoch=True, prog_bar=True)
-        self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
+        if self.classifies:
+            self.val_acc(outputs["preds"], y)
+            self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
         return outputs
 
     def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:  # the sanity pass sees two batches of an untrained model
+        # The sanity pass sees two batches of an untrained model.
+        if self.trainer.sanity_checking or not self.classifies:
             return
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute())
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         loss, outputs, y = self._evaluation_step(batch)
-        self.test_acc(outputs["preds"], y)
-        self.test_acc_per_class.update(outputs["preds"], y)
         self.log("test/loss", loss, on_epoch=True)
-        self.log("test/acc", self.test_acc, on_epoch=True)
+        if self.classifies:
+            self.test_acc(outputs["preds"], y)
+            self.test_acc_per_class.update(outputs["preds"], y)
+            self.log("test/acc", self.test_acc, on_epoch=True)
         return outputs
 
     def on_test_epoch_end(self) -> None:
+        if not self.classifies:
+            return
         per_class = self.test_acc_per_class.compute()
         self.test_acc_per_class.reset()
         # Kept out of the loggers (ten one-dot charts would open TensorBoard): the confusion-matrix callback
-        # draws them as one bar chart, and metrics.json reads them from the trainer's callback metrics.
+        # draws them beside the test matrix, and metrics.json reads them from the trainer's callback metrics.
         for name, acc in zip(self.class_names, per_class, strict=True):
             self.log(f"test/acc_per_class/{name}", acc, logger=False)
         self.log("test/acc_worst_class", per_class.min())  # one number for the HPARAMS table

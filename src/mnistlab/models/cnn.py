@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from mnistlab.errors import MnistlabError
 from mnistlab.models.base import ImageClassifier
 
 
@@ -25,6 +26,11 @@ class CNN(ImageClassifier):
         self, channels: Sequence[int] = (32, 64, 128), hidden_size: int = 128, dropout: float = 0.25, **base
     ) -> None:
         super().__init__(**base)
+        if len(self.hparams.input_shape) != 3:
+            raise MnistlabError(
+                f"model=cnn needs images (channels, height, width), and the data's inputs have shape "
+                f"{tuple(self.hparams.input_shape)}: use model=mlp or model=scratch"
+            )
         in_channels, height, width = self.hparams.input_shape
         widths = [in_channels, *channels]
         blocks = [conv_block(n_in, n_out) for n_in, n_out in itertools.pairwise(widths)]
@@ -37,5 +43,5 @@ class CNN(ImageClassifier):
             nn.Linear(features, hidden_size),
             nn.ReLU(),
             nn.Dropout(dropout),
-            nn.Linear(hidden_size, self.hparams.num_classes),
+            nn.Linear(hidden_size, self.num_outputs),
         )

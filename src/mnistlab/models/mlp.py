@@ -49,7 +49,7 @@ class MLP(ImageClassifier):
             layers.append(ACTIVATIONS[activation]())
             if dropout:
                 layers.append(nn.Dropout(dropout))
-        layers.append(nn.Linear(widths[-1], self.hparams.num_classes))
+        layers.append(nn.Linear(widths[-1], self.num_outputs))
         self.net = nn.Sequential(*layers)
         if init_std is not None:  # seed 002's init: weights N(0, init_std), biases 0
             for layer in self.net.modules():

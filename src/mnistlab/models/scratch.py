@@ -7,18 +7,32 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from mnistlab.errors import MnistlabError
 from mnistlab.models.base import ImageClassifier
 
 
+def he_weight(n_in: int, n_out: int) -> Tensor:
+    return torch.randn(n_in, n_out) * math.sqrt(2 / n_in)
+
+
+def uniform_weight(n_in: int, n_out: int) -> Tensor:
+    return torch.rand(n_in, n_out) * 2 - 1  # the regression tutorial's U[-1, 1)
+
+
+INITS = {"he": he_weight, "uniform": uniform_weight}
+
+
 class ScratchMLP(ImageClassifier):
-    def __init__(self, hidden_sizes: Sequence[int] = (100, 100), **base) -> None:
+    def __init__(self, hidden_sizes: Sequence[int] = (100, 100), init: str = "he", **base) -> None:
         super().__init__(**base)
+        if init not in INITS:
+            raise MnistlabError(f"model.init={init!r} is unknown: choose one of {', '.join(INITS)}")
         self.automatic_optimization = False
-        widths = [math.prod(self.hparams.input_shape), *hidden_sizes, self.hparams.num_classes]
+        widths = [math.prod(self.hparams.input_shape), *hidden_sizes, self.num_outputs]
         # Raw tensors with requires_grad, as in the tutorial; wrapping them as Parameters only registers
-        # them, so that checkpoints and .to(device) see them.
+        # them, so that checkpoints and .to(device) see them. Biases start at zero.
         self.weights = nn.ParameterList(
-            torch.randn(n_in, n_out) * math.sqrt(2 / n_in) for n_in, n_out in itertools.pairwise(widths)
+            INITS[init](n_in, n_out) for n_in, n_out in itertools.pairwise(widths)
         )
         self.biases = nn.ParameterList(torch.zeros(n_out) for n_out in widths[1:])
 

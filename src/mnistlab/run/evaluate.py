@@ -23,7 +23,8 @@ def evaluate(cfg: DictConfig) -> RunResult:
     started = time.perf_counter()
     ckpt_path = Path(cfg.ckpt_path)
     run_cfg = load_run_config(ckpt_path)
-    overrides = {key: value for key, value in cfg.data.items() if value is not None}
+    # Only keys the run's data has: generated data (rings, function) has no data_dir to point elsewhere.
+    overrides = {key: value for key, value in cfg.data.items() if value is not None and key in run_cfg.data}
     datamodule = instantiate(OmegaConf.merge(run_cfg.data, overrides))
     datamodule.prepare_data()
 
@@ -31,7 +32,9 @@ def evaluate(cfg: DictConfig) -> RunResult:
     model = model_class.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
     loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values()]
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    # In the precision it was trained and tested in (bf16-mixed, say): eval.py repeats the run's own test.
+    precision = run_cfg.get("trainer", {}).get("precision", cfg.trainer.precision)
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, precision=precision)
     trainer.test(model, datamodule=datamodule, verbose=False)
 
     result = RunResult(status="finished", seed=run_cfg.get("seed"), checkpoint=str(ckpt_path.resolve()))

@@ -35,7 +35,8 @@ class RunResult:
     interrupted_by: str | None = None  # Ctrl-C or SIGTERM
     last_checkpoint: str | None = None  # where an interrupted run resumes from
     last_checkpoint_epoch: int | None = None
-    seconds: float | None = None
+    fit_seconds: float | None = None  # training and validation alone: what a speedrun is timed by
+    seconds: float | None = None  # the whole run, data loading and the test included
 
     def write(self, run_dir: Path) -> None:
         write_json(run_dir / METRICS_FILE, dataclasses.asdict(self))
@@ -50,10 +51,14 @@ class RunResult:
 
     def add_test(self, logged: Mapping[str, Any], class_names: list[str]) -> None:
         """The test metrics as the model logged them (``trainer.callback_metrics``: ``test/loss``, and
-        ``test/acc_per_class/<class>``, which the loggers do not get)."""
+        ``test/acc_per_class/<class>``, which the loggers do not get).
+
+        A regression (no class names) logs its mean squared error as ``test/loss`` and no accuracy.
+        """
         self.test_loss = float(logged["test/loss"])
-        self.test_acc = float(logged["test/acc"])
-        self.test_acc_per_class = [float(logged[f"test/acc_per_class/{name}"]) for name in class_names]
+        self.test_acc = float(logged["test/acc"]) if "test/acc" in logged else None
+        per_class = [float(logged[f"test/acc_per_class/{name}"]) for name in class_names]
+        self.test_acc_per_class = per_class or None
 
     def add_best(self, trainer: Trainer) -> None:
         """The best checkpoint by val/loss, if the run keeps one (``callbacks=none`` does not)."""
@@ -76,13 +81,18 @@ def print_test_results(result: RunResult, class_names: list[str]) -> None:
     summary = Table(title=f"Test results ({tested})")
     summary.add_column("metric")
     summary.add_column("value", justify="right")
-    summary.add_row("test/loss", f"{result.test_loss:.4f}")
-    summary.add_row("test/acc", f"{result.test_acc:.2%}")
+    loss = ".4f" if result.test_acc is not None else ".4g"  # a regression's MSE may lie far below 1e-4
+    summary.add_row("test/loss", format(result.test_loss, loss))
+    if result.test_acc is not None:
+        summary.add_row("test/acc", f"{result.test_acc:.2%}")
     if result.best_val_loss is not None:
-        summary.add_row("best val/loss", f"{result.best_val_loss:.4f} (epoch {result.best_epoch})")
-    per_class = Table(title="Test accuracy per class")
-    per_class.add_column("class")
-    per_class.add_column("accuracy", justify="right")
-    for name, acc in zip(class_names, result.test_acc_per_class or [], strict=True):
-        per_class.add_row(str(name), f"{acc:.2%}")
-    Console().print(summary, per_class)
+        summary.add_row("best val/loss", f"{format(result.best_val_loss, loss)} (epoch {result.best_epoch})")
+    tables = [summary]
+    if result.test_acc_per_class is not None:  # a classification
+        per_class = Table(title="Test accuracy per class")
+        per_class.add_column("class")
+        per_class.add_column("accuracy", justify="right")
+        for name, acc in zip(class_names, result.test_acc_per_class, strict=True):
+            per_class.add_row(str(name), f"{acc:.2%}")
+        tables.append(per_class)
+    Console().print(*tables)

@@ -5,18 +5,22 @@ deep inside torch or Lightning, or never (a negative seed makes Lightning pick a
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from mnistlab.data.base import VAL_FRACTION
+from mnistlab.data.function import FUNCTIONS
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import OUTPUTS
 from mnistlab.models.mlp import ACTIVATIONS
+from mnistlab.models.scratch import INITS
 
 ABSENT = object()
+# Lightning's names; its own error for another value comes only once the trainer is built.
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,10 @@ def sizes(value: Any) -> bool:
     return isinstance(value, list) and all(at_least(1)(size) for size in value)
 
 
+def one_of(names: Collection[str]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and value in names
+
+
 def activations(value: Any) -> bool:
     names = value if isinstance(value, list) else [value]
     return all(isinstance(name, str) and name in ACTIVATIONS for name in names)
@@ -56,6 +64,7 @@ RULES = (
     Rule(
         "optimizer.foreach", "true, false or null (torch chooses)", lambda v: v is None or isinstance(v, bool)
     ),
+    Rule("trainer.precision", f"one of {', '.join(PRECISIONS)}", lambda v: v in PRECISIONS),
     Rule("data.batch_size", "a whole number >= 1", at_least(1)),
     Rule("data.eval_batch_size", "a whole number >= 1", at_least(1)),
     Rule("data.val_fraction", "a number strictly between 0 and 1", lambda v: is_number(v) and 0 < v < 1),
@@ -65,6 +74,9 @@ RULES = (
     Rule("data.std", "a number > 0", lambda v: is_number(v) and v > 0),
     Rule("data.train_size", "a whole number >= 2", at_least(2)),
     Rule("data.test_size", "a whole number >= 1", at_least(1)),
+    Rule("data.val_size", "a whole number >= 1", at_least(1)),
+    Rule("data.data_seed", "a whole number from 0 to 4294967295", lambda v: is_whole(v) and 0 <= v < 2**32),
+    Rule("data.function", f"one of {', '.join(FUNCTIONS)}", one_of(FUNCTIONS)),
     Rule("model.dropout", "a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
     Rule(
         "model.activations",
@@ -74,9 +86,12 @@ RULES = (
     Rule("model.hidden_sizes", "a list of whole numbers >= 1, e.g. [256, 128]", sizes),
     Rule("model.channels", "a list of whole numbers >= 1, e.g. [32, 64]", sizes),
     Rule("model.hidden_size", "a whole number >= 1", at_least(1)),
-    Rule("model.output", f"one of {', '.join(OUTPUTS)}", lambda v: v in OUTPUTS),
+    Rule("model.output", f"one of {', '.join(OUTPUTS)}", one_of(OUTPUTS)),
+    Rule("model.compile", "true or false", lambda v: isinstance(v, bool)),
     Rule("model.init_std", "null or a number > 0", lambda v: v is None or (is_number(v) and v > 0)),
+    Rule("model.init", f"one of {', '.join(INITS)}", one_of(INITS)),
     Rule("callbacks.confusion_matrix.every_n_epochs", "a whole number >= 1", at_least(1)),
+    Rule("callbacks.regression_fit.every_n_epochs", "a whole number >= 1", at_least(1)),
 )
 
 

@@ -36,6 +36,8 @@ def build_model(cfg: DictConfig, datamodule: LightningDataModule) -> LightningMo
         num_classes=datamodule.num_classes,
         input_shape=list(datamodule.input_shape),
         class_names=list(datamodule.class_names),
+        task=datamodule.task,
+        num_outputs=datamodule.num_outputs,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         _convert_="all",  # plain lists, not ListConfig: checkpoints must load with weights_only=True
@@ -70,10 +72,12 @@ def train(cfg: DictConfig) -> RunResult:
 
     result = RunResult(status="finished", seed=cfg.seed)
     with reporting_interruptions(trainer, output_dir, cfg.seed, started):
+        fit_started = time.perf_counter()
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except TrainingDiverged as error:  # raised before the diverged weights reached any checkpoint
             result.status, diverged = "diverged", error
+        result.fit_seconds = round(time.perf_counter() - fit_started, 2)
         result.add_best(trainer)
         # Without a val/loss checkpoint (callbacks=none) the final weights are tested, unless they diverged.
         if result.best_checkpoint or result.status == "finished":

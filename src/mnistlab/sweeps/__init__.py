@@ -1,5 +1,2 @@
-"""Multirun sweeps: each job's result or error in its run dir, and a summary of all of them at the end."""
-
-from mnistlab.sweeps.summary import HydraConfigAtSweepStart, SweepSummary
-
-__all__ = ["HydraConfigAtSweepStart", "SweepSummary"]
+"""Multirun sweeps: each job's result or error in its run dir (jobs.py), and a summary of all of them at the
+end (summary.py). Nothing is imported here: a job's entry point must not load the summary's training stack."""

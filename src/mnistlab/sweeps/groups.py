@@ -14,7 +14,12 @@ from rich.table import Table
 # Repeats of one setting: a sweep over these keys asks how much a setting's result varies, not which wins.
 REPEAT_KEYS = ("seed", "data.fold")
 # The numbers a group is judged by: the summary row's key, and how the group table shows it.
-MEASURES = {"best_val_loss": "best val/loss", "test_acc": "test acc", "seconds": "seconds"}
+MEASURES = {
+    "best_val_loss": "best val/loss",
+    "test_loss": "test loss",
+    "test_acc": "test acc",
+    "seconds": "seconds",
+}
 GROUP_COLUMNS = [
     "group",
     "overrides",
@@ -118,7 +123,8 @@ def plain(spread: Spread | None, fmt: str) -> str:
 def cells(group: Group) -> dict[str, str]:
     return {
         "test acc": percent(group.spread("test_acc")),
-        "best val/loss": plain(group.spread("best_val_loss"), ".4f"),
+        "test loss": plain(group.spread("test_loss"), ".4g"),
+        "best val/loss": plain(group.spread("best_val_loss"), ".4g"),
         "seconds": plain(group.spread("seconds"), ".1f"),
         "failed": str(group.failed) if group.failed else "",
     }
@@ -171,11 +177,14 @@ def groups_markdown(groups: list[Group], sweep_dir: Path) -> str:
 def print_groups(groups: list[Group], sweep_dir: Path) -> None:
     table = Table(title=f"{len(groups)} groups, best first (mean ± std over seeds and folds)")
     table.add_column("group", overflow="fold")
-    for name in ("test acc", "best val/loss", "failed"):  # seconds would fold the rest in 80 columns
+    # Four columns fit 80: a classifier's groups by test accuracy, a regression's (no accuracy) by test loss.
+    scored_by = "test acc" if any(group.spread("test_acc") for group in groups) else "test loss"
+    columns = (scored_by, "best val/loss", "failed")
+    for name in columns:
         table.add_column(name, justify="right", no_wrap=True)
     for group, label in zip(groups, labels(groups), strict=True):
         shown = cells(group)
-        table.add_row(label, shown["test acc"], shown["best val/loss"], shown["failed"])
+        table.add_row(label, *(shown[name] for name in columns))
     console = Console()
     console.print(table)
     console.print(f"groups: {sweep_dir / 'summary_groups.md'}, summary_groups.csv and summary.png")

@@ -37,6 +37,7 @@ COLUMNS = [
     "status",
     "best_val_loss",
     "best_epoch",
+    "test_loss",
     "test_acc",
     "seconds",
     "run_dir",
@@ -108,6 +109,7 @@ def job_row(run_dir: Path) -> dict[str, Any]:
         "status": status,
         "best_val_loss": result.best_val_loss,
         "best_epoch": result.best_epoch,
+        "test_loss": result.test_loss,
         "test_acc": result.test_acc,
         "seconds": result.seconds,
         "run_dir": str(run_dir.resolve()),
@@ -135,15 +137,17 @@ def varying_overrides(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]
 
 
 def cells(row: dict[str, Any]) -> dict[str, str]:
-    """A row as text: losses to 4 decimals, accuracy as a percentage, blanks for what a job did not reach."""
+    """A row as text: losses to 4 significant digits, accuracy as a percentage, blanks for what a job did
+    not reach (or, as test accuracy for a regression, does not have)."""
 
     def number(value: Any, fmt: str) -> str:
         return "" if value is None else format(value, fmt)
 
     return {
         "status": row["status"],
-        "best val/loss": number(row["best_val_loss"], ".4f"),
+        "best val/loss": number(row["best_val_loss"], ".4g"),
         "best epoch": number(row["best_epoch"], "d"),
+        "test loss": number(row["test_loss"], ".4g"),
         "test acc": number(row["test_acc"], ".2%"),
         "seconds": number(row["seconds"], ".1f"),
     }

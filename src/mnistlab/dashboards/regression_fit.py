@@ -1,0 +1,88 @@
+"""``val/fit`` every few validation epochs, ``test/fit`` at every test: a regression's predictions against the
+target curve, as seed 003's tutorial plots them, with their error below."""
+
+from typing import Any
+
+import torch
+from lightning import Callback, LightningModule, Trainer
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from mnistlab.dashboards.tensorboard import classifies, draws_this_validation, tensorboard_writer
+
+
+class RegressionFitFigure(Callback):
+    """Keeps each evaluation batch's inputs, predictions and targets on the device, then draws them once.
+
+    Only regressions of one input on one target (``data=function``) have a curve to draw; classification
+    runs and other shapes get no figure. Like the confusion matrix, the validation figure is drawn every
+    ``every_n_epochs`` epochs, the test one at the end of every run.
+    """
+
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        self.every_n_epochs = every_n_epochs
+        self.kept: list[tuple[Tensor, Tensor, Tensor]] | None = None
+
+    def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
+        shown = draws and not classifies(pl_module) and tensorboard_writer(trainer) is not None
+        self.kept = [] if shown and not trainer.sanity_checking else None
+
+    def _log(self, trainer: Trainer, stage: str) -> None:
+        writer = tensorboard_writer(trainer)
+        if not self.kept or writer is None:
+            return
+        x, preds, targets = (
+            torch.cat(parts).flatten().float().cpu() for parts in zip(*self.kept, strict=True)
+        )
+        self.kept = None
+        writer.add_figure(f"{stage}/fit", draw_fit(x, preds, targets, stage), global_step=trainer.global_step)
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start(trainer, pl_module, draws=draws_this_validation(trainer, self.every_n_epochs))
+
+    def on_validation_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        inputs, targets = batch
+        preds = outputs["preds"]
+        if self.kept is not None and inputs.shape[1:] == preds.shape[1:] == targets.shape[1:] == (1,):
+            self.kept.append((inputs, preds.detach(), targets))
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log(trainer, "val")
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._start(trainer, pl_module)
+
+    on_test_batch_end = on_validation_batch_end  # keeping is the same in both stages
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._log(trainer, "test")
+
+
+def draw_fit(x: Tensor, preds: Tensor, targets: Tensor, stage: str) -> Figure:
+    """The target and the prediction as curves over x; below, their difference on its own scale."""
+    order = x.argsort()
+    x, preds, targets = x[order].numpy(), preds[order].numpy(), targets[order].numpy()
+    mse = float(((preds - targets) ** 2).mean())
+    figure = Figure(figsize=(7, 6))
+    # Fixed axes: a layout engine would take longer than the drawing.
+    curves = figure.add_axes((0.12, 0.36, 0.84, 0.56))
+    curves.plot(x, targets, color="black", linewidth=2.5, label="target")
+    curves.plot(x, preds, color="tab:orange", linewidth=1.2, label="prediction")
+    curves.set_ylabel("y")
+    curves.tick_params(labelbottom=False)
+    curves.legend(loc="upper center")
+    curves.set_title(f"{stage}: {len(x)} points, MSE {mse:.3g}")
+    errors = figure.add_axes((0.12, 0.08, 0.84, 0.22), sharex=curves)
+    errors.axhline(0, color="black", linewidth=0.8)
+    errors.plot(x, preds - targets, color="tab:red", linewidth=1)
+    errors.set_xlabel("x")
+    errors.set_ylabel("prediction - target")
+    return figure
