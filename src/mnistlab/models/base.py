@@ -167,6 +167,12 @@ class ImageClassifier(LightningModule):
             self.log(f"test/acc_per_class/{name}", acc, logger=False)
         self.log("test/acc_worst_class", per_class.min())  # one number for the HPARAMS table
 
+    def predict_step(self, batch: Tensor, batch_idx: int = 0) -> Tensor:
+        """Class probabilities of a batch, whatever the model's output (logits, log-softmax); a regression's
+        predictions as they are."""
+        outputs = self(batch)
+        return PROBABILITIES[self.hparams.output](outputs) if self.classifies else outputs
+
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise MnistlabError(
