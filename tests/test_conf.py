@@ -138,7 +138,8 @@ def test_mnist_defaults_match_the_datamodule_defaults(tmp_path, mnist_dir):
     """The class's defaults are the config's, so that building it by hand behaves as `data=mnist` does."""
     cfg = compose_config(root=tmp_path, data_dir=mnist_dir, shrink=False)  # SHRINK sets the batch sizes
     module = MNISTDataModule(data_dir=cfg.data.data_dir)
-    for key in ("mean", "std", "val_fraction", "split_seed", "batch_size", "eval_batch_size"):
+    keys = ("mean", "std", "val_fraction", "split_seed", "batch_size", "eval_batch_size", "folds", "fold")
+    for key in keys:
         assert getattr(module, key) == cfg.data[key], key
 
 

@@ -12,9 +12,9 @@ from mnistlab.dashboards.tensorboard import (
     classifies,
     draw_image,
     is_image,
-    logs_to_tensorboard,
+    log_figure,
     short_labels,
-    tensorboard_writer,
+    takes_figures,
 )
 
 
@@ -74,21 +74,16 @@ class ConfidentMistakesFigure(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         inputs, labels = batch
-        if classifies(pl_module) and is_image(inputs) and logs_to_tensorboard(trainer):
+        if classifies(pl_module) and is_image(inputs) and takes_figures(trainer):
             self.mistakes.update(inputs, outputs["probs"], labels)
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if (
-            trainer.world_size > 1
-            and logs_to_tensorboard(trainer)
-            and len(pl_module.hparams.input_shape) == 3
-        ):
+        if trainer.world_size > 1 and takes_figures(trainer) and len(pl_module.hparams.input_shape) == 3:
             self.mistakes = self.mistakes.gathered(pl_module)
-        writer = tensorboard_writer(trainer)
-        if len(self.mistakes) == 0 or writer is None:
+        if len(self.mistakes) == 0 or not takes_figures(trainer):
             return
         figure = draw_mistakes(self.mistakes, short_labels(pl_module.class_names))
-        writer.add_figure("test/mistakes", figure, global_step=trainer.global_step)
+        log_figure(trainer, "test/mistakes", figure)
 
 
 def draw_mistakes(mistakes: MostConfidentMistakes, names: list[str], per_row: int = 2) -> Figure:

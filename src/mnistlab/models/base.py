@@ -168,8 +168,11 @@ class ImageClassifier(LightningModule):
             return
         per_class = self.test_acc_per_class.compute()
         self.test_acc_per_class.reset()
+        # Kept out of the loggers (ten one-dot charts would open TensorBoard): the confusion-matrix callback
+        # draws them beside the test matrix, and metrics.json reads them from the trainer's callback metrics.
         for name, acc in zip(self.class_names, per_class, strict=True):
-            self.log(f"test/acc_per_class/{name}", acc, sync_dist=True)
+            self.log(f"test/acc_per_class/{name}", acc, logger=False, sync_dist=True)
+        self.log("test/acc_worst_class", per_class.min(), sync_dist=True)  # one number for the HPARAMS table
 
     def predict_step(self, batch: Tensor, batch_idx: int = 0) -> Tensor:
         """Class probabilities of a batch, whatever the model's output (logits, log-softmax); a regression's

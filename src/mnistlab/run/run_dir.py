@@ -5,6 +5,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from mnistlab.errors import MnistlabError
@@ -53,6 +55,20 @@ def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str | None:
     return ".hydra"
 
 
+def run_tags(task_name: str, output_dir: str) -> dict[str, str]:
+    """What a tracker (conf/logger/mlflow.yaml) files a run under: its task and experiment and, in a sweep,
+    its sweep dir and job number; its name is its run dir's (``<sweep dir name>/<job number>`` in a sweep)."""
+    hydra = HydraConfig.get()
+    run_dir = Path(output_dir)
+    tags = {"task": task_name, "experiment": str(hydra.runtime.choices.get("experiment") or "none")}
+    if hydra.mode == RunMode.MULTIRUN:  # each job's run dir is <sweep dir>/<job number> (conf/hydra)
+        tags |= {"sweep_dir": str(run_dir.parent), "job": str(hydra.job.num)}
+        tags["mlflow.runName"] = f"{run_dir.parent.name}/{run_dir.name}"
+    else:
+        tags["mlflow.runName"] = run_dir.name
+    return tags
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("run_dir_of", run_dir_of, replace=True)
     OmegaConf.register_new_resolver("config_subdir_for", config_subdir_for, replace=True)
@@ -60,3 +76,4 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("run_stamp", run_stamp, replace=True, use_cache=True)
     OmegaConf.register_new_resolver("slurm_tasks_per_node", slurm.tasks_per_node, replace=True)
     OmegaConf.register_new_resolver("slurm_gpus_per_node", slurm.gpus_per_node, replace=True)
+    OmegaConf.register_new_resolver("run_tags", run_tags, replace=True)

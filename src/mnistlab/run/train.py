@@ -98,14 +98,14 @@ def train(cfg: DictConfig) -> RunResult:
         result.add_best(trainer)
         # Without a val/loss checkpoint (callbacks=none) the final weights are tested, unless they diverged.
         if result.best_checkpoint or result.status == "finished":
-            [test] = trainer.test(
+            trainer.test(
                 model,
                 datamodule=datamodule,
                 ckpt_path=result.best_checkpoint,
                 verbose=False,
                 weights_only=True,
             )
-            result.add_test(test, list(datamodule.class_names))
+            result.add_test(trainer.callback_metrics, list(datamodule.class_names))
 
     result.epochs_run = trainer.current_epoch
     result.seconds = round(time.perf_counter() - started, 2)
