@@ -234,7 +234,8 @@ def test_a_sweep_of_ddp_jobs_is_one_dir_and_one_row_per_job(mnist_dir, tmp_path)
     with (sweep_dir / "summary.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert [row["status"] for row in rows] == ["finished", "finished"]
-    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]
+    # The job dirs, and the sweep's own TensorBoard comparison of them (sweeps/summary.py): nothing else.
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1", "tensorboard"]
     assert not (tmp_path / "logs").exists()  # no child ran the sweep again, nor a run of its own
     for job in ("0", "1"):
         assert [p.name for p in (sweep_dir / job).rglob(".hydra")] == [".hydra"]
