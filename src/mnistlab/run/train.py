@@ -10,6 +10,7 @@ from lightning import Callback, LightningDataModule, LightningModule, Trainer
 from omegaconf import DictConfig, OmegaConf
 
 from mnistlab.callbacks import RunConfigInCheckpoint, SeedEachEpoch, StopOnDivergence, TrainingDiverged
+from mnistlab.callbacks.dispatch import skip_empty_batch_hooks
 from mnistlab.io.checkpoint_io import AtomicCheckpointIO
 from mnistlab.io.disk import check_room_for_checkpoints
 from mnistlab.run.interruptions import reporting_interruptions
@@ -50,9 +51,11 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     # Not options: a resume must be exact, and a NaN loss must stop before it reaches a checkpoint.
     callbacks += [SeedEachEpoch(cfg.seed), StopOnDivergence()]
     loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values()]
-    return instantiate(
+    trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
+    skip_empty_batch_hooks(trainer)  # also the callbacks the Trainer adds itself (bar, model summary)
+    return trainer
 
 
 def train(cfg: DictConfig) -> RunResult:
