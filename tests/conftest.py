@@ -1,5 +1,7 @@
 """Shared fixtures: small synthetic MNIST-format files and the real conf/, composed and shrunk."""
 
+import itertools
+import math
 import os
 
 # Tests start several train.py processes at once on a 2-core machine: one thread each beats oversubscription.
@@ -19,6 +21,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from PIL import Image, ImageDraw
 
 from mnistlab.run.run_dir import register_resolvers
 
@@ -50,10 +53,65 @@ def synthetic_digits(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images.clip(0, 255).astype(np.uint8), labels.astype(np.uint8)
 
 
-def write_mnist(root: Path, dataset: str = "MNIST", n_train: int = N_TRAIN, n_test: int = N_TEST) -> Path:
+# Class k of stroke_digits: the strokes of one shape, as (x0, y0, x1, y1) in a unit box (y down).
+SHAPES: list[list[tuple[float, float, float, float]]] = [
+    [
+        (math.cos(a), math.sin(a), math.cos(b), math.sin(b))
+        for a, b in itertools.pairwise([2 * math.pi * i / 16 for i in range(17)])
+    ],  # 0: a ring
+    [(0, -1, 0, 1)],  # 1: a vertical stroke
+    [(-1, 0, 1, 0)],  # 2: a horizontal stroke
+    [(-1, 1, 1, -1)],  # 3: a slash
+    [(-1, -1, 1, 1)],  # 4: a backslash
+    [(0, -1, 0, 1), (-1, 0, 1, 0)],  # 5: +
+    [(-1, 1, 1, -1), (-1, -1, 1, 1)],  # 6: x
+    [(-1, -1, 1, -1), (1, -1, 1, 1), (1, 1, -1, 1), (-1, 1, -1, -1)],  # 7: a square
+    [(0, -1, 1, 1), (1, 1, -1, 1), (-1, 1, 0, -1)],  # 8: a triangle
+    [(-1, -1, -1, 1), (-1, 1, 1, 1)],  # 9: an L
+]
+
+
+def stroke_digits(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shapes drawn as MNIST's digits were made (light strokes, a box of about 20 pixels, the centre of mass
+    at the centre), so that they keep their class through predict.py's preparation, which re-centres every
+    image (synthetic_digits' classes are positions, which it would erase). Class 1 is a vertical stroke, as
+    a drawn "1" is."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size)
+    scale = 4  # drawn large, then shrunk: antialiased edges, as in MNIST
+    images = []
+    for label in labels:
+        page = Image.new("L", (28 * scale, 28 * scale))
+        draw = ImageDraw.Draw(page)
+        half = rng.uniform(7, 10) * scale
+        slant = rng.uniform(-0.15, 0.15)
+        width = round(rng.uniform(1.8, 3.2) * scale)
+        # The strokes' centre of mass (their midpoints weighted by length) goes to the field's centre.
+        segments = np.array(SHAPES[label], dtype=float)
+        lengths = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
+        mid_x, mid_y = (segments[:, :2] + segments[:, 2:]).T / 2 @ lengths / lengths.sum()
+        cx = (14 + rng.uniform(-0.5, 0.5)) * scale - half * (mid_x + slant * mid_y)
+        cy = (14 + rng.uniform(-0.5, 0.5)) * scale - half * mid_y
+        for x0, y0, x1, y1 in segments:
+            ends = [(cx + half * (x + slant * y), cy + half * y) for x, y in ((x0, y0), (x1, y1))]
+            draw.line(ends, fill=255, width=width)
+            for x, y in ends:  # round joints
+                draw.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=255)
+        images.append(np.asarray(page.resize((28, 28), Image.BOX)))
+    noise = rng.integers(0, 25, (size, 28, 28))
+    return np.maximum(np.stack(images), noise).astype(np.uint8), labels.astype(np.uint8)
+
+
+def write_mnist(
+    root: Path,
+    dataset: str = "MNIST",
+    n_train: int = N_TRAIN,
+    n_test: int = N_TEST,
+    digits: Callable[[int, int], tuple[np.ndarray, np.ndarray]] = synthetic_digits,
+) -> Path:
     raw = root / dataset / "raw"
     for prefix, size, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
-        images, labels = synthetic_digits(size, seed)
+        images, labels = digits(size, seed)
         write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
     return root
@@ -77,6 +135,11 @@ SHRINK = [
 ]
 
 
+# What the other configs' runs shrink to: a CPU and no bar (export and serve have no trainer).
+SHRINK_OTHERS = ["trainer=cpu", "trainer.enable_progress_bar=false"]
+HAS_TRAINER = ("train", "eval", "predict")
+
+
 def compose_config(
     *overrides: str,
     root: Path,
@@ -87,7 +150,7 @@ def compose_config(
 ) -> DictConfig:
     """The real conf/ composed (and shrunk), as a run's task config (no hydra node), writing under root."""
     GlobalHydra.instance().clear()
-    small = SHRINK if config_name == "train" else ["trainer=cpu", "trainer.enable_progress_bar=false"]
+    small = SHRINK if config_name == "train" else SHRINK_OTHERS if config_name in HAS_TRAINER else []
     if any(override.startswith("callbacks=") for override in overrides):
         # The bar that SHRINK quiets is one of callbacks/default's; another callbacks list has none.
         small = [override for override in small if not override.startswith("callbacks.")]
@@ -118,6 +181,24 @@ def compose_cfg(tmp_path: Path, mnist_dir: Path) -> Callable[..., DictConfig]:
 
     yield compose_with
     GlobalHydra.instance().clear()
+
+
+# stroke_digits for a model that must recognise shapes: enough images and epochs that a drawn vertical
+# stroke is a "1" (measured: see tests/run/test_serve.py).
+STROKE_TRAIN, STROKE_TEST = 2000, 300
+STROKE_TRAINING = ["model=mlp", "trainer.max_epochs=4", "seed=1"]
+
+
+@pytest.fixture(scope="session")
+def stroke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run dir of a small MLP trained on stroke_digits (one per test session): recognises shapes."""
+    from mnistlab.run.train import train  # imported late: most tests need no Lightning
+
+    root = tmp_path_factory.mktemp("strokes")
+    data_dir = write_mnist(root / "data", n_train=STROKE_TRAIN, n_test=STROKE_TEST, digits=stroke_digits)
+    train(compose_config(*STROKE_TRAINING, "logger=none", root=root, data_dir=data_dir))
+    GlobalHydra.instance().clear()
+    return root / "run"
 
 
 # A small regression of x² (data=function): three epochs, the fit figure after the second.

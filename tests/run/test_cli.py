@@ -45,6 +45,14 @@ def commands(tmp_path_factory):
         # /proc takes no new folders: mkdir fails with ENOENT, neither a permission nor a space problem.
         "run_dir_unmakeable": ("train.py", f"hydra.run.dir={UNMAKEABLE}/run"),
         "eval_payload": ("eval.py", f"ckpt_path={found.payload}", f"hydra.run.dir={root / 'eval'}"),
+        "predict_payload": (
+            "predict.py",
+            f"ckpt_path={found.payload}",
+            f"inputs={root}",
+            f"hydra.run.dir={root / 'predict'}",
+        ),
+        "export_payload": ("export.py", f"ckpt_path={found.payload}"),
+        "serve_payload": ("serve.py", f"ckpt_path={found.payload}", "port=0"),
     }
     if not ROOT_WRITES_ANYWHERE:
         commands["log_dir_read_only"] = ("train.py", f"paths.log_dir={found.read_only}")
@@ -79,13 +87,14 @@ def test_a_read_only_log_folder_fails_at_start_naming_it(commands):
     assert_one_line_error(result, f"cannot write {folder}/train", "Permission denied")
 
 
-def test_a_pickled_payload_is_refused_in_one_line_and_never_runs(commands):
-    result = commands.results["eval_payload"]
+@pytest.mark.parametrize("command", ["eval", "predict", "export", "serve"])
+def test_a_pickled_payload_is_refused_in_one_line_and_never_runs(commands, command):
+    result = commands.results[f"{command}_payload"]
     assert_one_line_error(result, str(commands.payload), "refused", "pickled", "io.open")
     assert not commands.marker.exists()
 
 
-@pytest.mark.parametrize("script", ["train.py", "eval.py"])
+@pytest.mark.parametrize("script", ["train.py", "eval.py", "predict.py", "export.py", "serve.py"])
 @pytest.mark.parametrize("flags", [["--help"], ["--cfg", "job"]], ids=["help", "cfg"])
 def test_help_and_the_composed_config_need_no_torch(script, flags):
     """The training stack loads inside the task: asking what a command would do must not wait for it."""
@@ -101,4 +110,4 @@ def test_help_and_the_composed_config_need_no_torch(script, flags):
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "loaded: []" in result.stdout, result.stdout[-2000:]
-    assert ("ckpt_path" if script == "eval.py" else "seed") in result.stdout  # it did print something
+    assert ("seed" if script == "train.py" else "ckpt_path") in result.stdout  # it did print something

@@ -177,6 +177,12 @@ class ImageClassifier(LightningModule):
         for name, acc in zip(self.class_names, per_class, strict=True):
             self.log(f"test/acc_per_class/{name}", acc)
 
+    def predict_step(self, batch: Tensor, batch_idx: int = 0) -> Tensor:
+        """Class probabilities of a batch, whatever the model's output (logits, log-softmax); a regression's
+        predictions as they are."""
+        outputs = self(batch)
+        return PROBABILITIES[self.hparams.output](outputs) if self.classifies else outputs
+
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise MnistlabError(

@@ -1,0 +1,1 @@
+"""The flows behind the entry points."""

@@ -1,0 +1,20 @@
+"""Export a checkpoint to ONNX or TorchScript: `python export.py ckpt_path=<ckpt>` (see conf/export.yaml)."""
+
+import hydra
+from omegaconf import DictConfig
+
+from mnistlab.run.cli import run
+from mnistlab.run.run_dir import register_resolvers
+
+register_resolvers()
+
+
+@hydra.main(config_path="conf", config_name="export", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from mnistlab.run.export import export  # the stack loads here: --help and --cfg need no torch
+
+    export(cfg)
+
+
+if __name__ == "__main__":
+    run(main)  # every error a user can fix, Hydra's own included, as one line
