@@ -7,13 +7,16 @@ import os
 # Tests start several train.py processes at once on a 2-core machine: one thread each beats oversubscription.
 # Set before torch is imported, so this process and every subprocess inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+import json
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -298,3 +301,18 @@ class Payload:
 
     def __reduce__(self):
         return (open, (str(self.path), "w"))
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str, body: dict | None = None) -> Any:
+    """GET ``url`` (POST ``body`` as JSON) and the JSON it answers."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)

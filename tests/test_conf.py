@@ -1,6 +1,7 @@
 """The real conf/: every option of every group and every experiment composes and builds what it names."""
 
 import functools
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.run.result import RunResult
 from mnistlab.run.run_dir import config_subdir_for, run_dir_of
 from mnistlab.run.train import build_datamodule, build_model, build_trainer, train
+from mnistlab.sweeps.jobs import LAUNCH_VARIABLES
 
 GROUPS = (
     "data",
@@ -35,7 +37,7 @@ def options(group: str) -> list[str]:
 
 
 def group_option_params() -> list:
-    needs_gpu = {("trainer", "gpu")}
+    needs_gpu = {("trainer", "gpu"), ("trainer", "ddp")}
     return [
         pytest.param(
             group, option, id=f"{group}={option}", marks=[pytest.mark.gpu] * ((group, option) in needs_gpu)
@@ -64,14 +66,26 @@ def cfg_classes(cfg) -> int:
 
 
 # Plain gradient descent has no momentum for the default one-cycle schedule to cycle.
-COMPANIONS = {("optimizer", "gd"): ["scheduler=none"]}
+COMPANIONS = {
+    ("optimizer", "gd"): ["scheduler=none"],
+    # One process here: more would have Lightning start this pytest again as their command
+    # (tests/run/test_ddp.py runs DDP of two processes as train.py).
+    ("trainer", "ddp"): ["trainer.devices=1"],
+    ("trainer", "ddp_cpu"): ["trainer.devices=1"],
+}
 
 
 @pytest.mark.parametrize(("group", "option"), group_option_params())
 def test_every_group_option_runs_a_whole_training_run(compose_cfg, mnist_dir, group, option):
     overrides = [f"{group}={option}"] if group == "model" else ["model=mlp", f"{group}={option}"]
     cfg = compose_cfg(*overrides, *COMPANIONS.get((group, option), []))
-    tiny_run(cfg, mnist_dir)
+    try:
+        tiny_run(cfg, mnist_dir)
+    finally:  # a DDP trainer's process group and its launcher's variables outlive the Trainer
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for name in LAUNCH_VARIABLES:
+            os.environ.pop(name, None)
 
 
 def test_a_scheduler_that_cannot_drive_the_optimizer_is_a_clear_error(compose_cfg, mnist_dir):
@@ -140,7 +154,8 @@ def test_mnist_defaults_match_the_datamodule_defaults(tmp_path, mnist_dir):
     """The class's defaults are the config's, so that building it by hand behaves as `data=mnist` does."""
     cfg = compose_config(root=tmp_path, data_dir=mnist_dir, shrink=False)  # SHRINK sets the batch sizes
     module = MNISTDataModule(data_dir=cfg.data.data_dir)
-    for key in ("mean", "std", "val_fraction", "split_seed", "batch_size", "eval_batch_size"):
+    keys = ("mean", "std", "val_fraction", "split_seed", "batch_size", "eval_batch_size", "folds", "fold")
+    for key in keys:
         assert getattr(module, key) == cfg.data[key], key
 
 

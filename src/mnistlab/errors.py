@@ -15,6 +15,10 @@ class MnistlabError(Exception):
     """
 
 
+class ProcessDied(MnistlabError):
+    """Another process of a DDP run is gone; every survivor says so (rank zero may be the one that died)."""
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM stopped the run; metrics.json says how far it got.
 

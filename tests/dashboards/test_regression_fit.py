@@ -34,7 +34,8 @@ def test_the_hparams_row_of_a_regression_names_the_same_metrics(regression_run):
     content = read_events(run_dir / "tensorboard").PluginTagToContent("hparams")
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
     # The same columns as any run: the accuracies stay empty (TensorBoard shows no value), nothing fails.
-    assert [info.name.tag for info in experiment.metric_infos] == ["val/loss", "val/acc_best", "test/acc"]
+    metrics = ["val/loss", "val/acc_best", "test/acc", "test/acc_worst_class"]
+    assert [info.name.tag for info in experiment.metric_infos] == metrics
 
 
 def test_the_figure_draws_both_curves_in_x_order_and_names_the_mse():

@@ -51,6 +51,38 @@ def test_validation_is_a_disjoint_fraction_of_the_training_file(compose_cfg, tmp
         assert [label_of[key] for key in rows(pixels(split.inputs, dm))] == split.labels.tolist()
 
 
+def test_k_folds_are_disjoint_cover_the_training_file_and_differ_in_size_by_at_most_one(
+    compose_cfg, tmp_path
+):
+    n_train, folds = 601, 4  # not a multiple of 4: folds of 151, 150, 150, 150
+    data_dir = write_mnist(tmp_path / "data601", n_train=n_train)
+    modules = [
+        build_datamodule(compose_cfg(f"data.data_dir={data_dir}", f"data.folds={folds}", f"data.fold={fold}"))
+        for fold in range(folds)
+    ]
+    val_sets = [rows(pixels(dm.val_set.inputs, dm)) for dm in modules]
+    file_images = torch.from_numpy(read_idx(data_dir / "MNIST/raw/train-images-idx3-ubyte").copy())
+    assert Counter(key for val_set in val_sets for key in val_set) == Counter(rows(file_images))
+    sizes = [len(val_set) for val_set in val_sets]
+    assert sum(sizes) == n_train and max(sizes) - min(sizes) <= 1
+    for dm, val_set in zip(modules, val_sets, strict=True):
+        dm.setup("test")
+        train_rows = rows(pixels(dm.train_set.inputs, dm))
+        assert not set(train_rows) & set(val_set)
+        assert Counter(train_rows + val_set) == Counter(rows(file_images))
+        assert torch.equal(dm.test_set.inputs, modules[0].test_set.inputs)  # the test set stays the test set
+        assert len(dm.test_set) == N_TEST
+    # Fixed by data.split_seed alone: another seed validates on the same fold, another split_seed not.
+    again = build_datamodule(
+        compose_cfg(f"data.data_dir={data_dir}", "data.folds=4", "data.fold=2", "seed=7")
+    )
+    assert torch.equal(again.val_set.inputs, modules[2].val_set.inputs)
+    other = build_datamodule(
+        compose_cfg(f"data.data_dir={data_dir}", "data.folds=4", "data.fold=2", "data.split_seed=1")
+    )
+    assert not torch.equal(other.val_set.inputs, modules[2].val_set.inputs)
+
+
 def test_split_is_the_same_for_every_global_seed(compose_cfg):
     val_sets = [build_datamodule(compose_cfg(f"seed={seed}")).val_set.inputs for seed in (0, 1, 12345)]
     assert all(torch.equal(val_sets[0], other) for other in val_sets[1:])

@@ -50,6 +50,40 @@ def test_a_bad_value_is_refused_naming_key_value_and_what_is_allowed(compose_cfg
     assert str(error.value) == f"{key}={shown} is not allowed: it must be {allowed}"
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["data.folds=1", "data.fold=0"],
+            "data.folds=1 is not allowed: it must be null or a whole number >= 2",
+        ),
+        (
+            ["data.folds=5", "data.fold=-1"],
+            "data.fold=-1 is not allowed: it must be null or a whole number >= 0",
+        ),
+        (["data.folds=5", "data.fold=5"], "data.fold=5 is not allowed with data.folds=5: it must be 0 to 4"),
+        (["data.fold=2"], "data.fold=2 needs data.folds (how many folds): e.g. data.folds=5"),
+        (
+            ["data.folds=5"],
+            "data.folds=5 needs data.fold (which fold validates): e.g. -m 'data.fold=range(5)'",
+        ),
+        (
+            ["data.folds=5", "data.fold=0", "data.val_fraction=0.2"],
+            "data.val_fraction=0.2 and data.folds=5 both choose the validation set: drop one of them",
+        ),
+    ],
+)
+def test_bad_k_fold_settings_are_one_line_naming_the_keys(compose_cfg, overrides, message):
+    with pytest.raises(MnistlabError) as error:
+        validate_config(compose_cfg("model=mlp", *overrides))
+    assert str(error.value) == message
+
+
+def test_k_fold_settings_that_fit_are_accepted(compose_cfg):
+    validate_config(compose_cfg("data.folds=5", "data.fold=4"))
+    validate_config(compose_cfg("data=rings", "data.folds=2", "data.fold=0"))
+
+
 # The keys of data=function, model.init (model=scratch) and the fit figure, with the group that has them.
 BAD_REGRESSION = [
     ("data.function=tan", "'tan'", "one of square, cubic, sine"),

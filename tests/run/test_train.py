@@ -59,6 +59,7 @@ def start_bad_inputs(root: Path, data: Path, start: Callable[..., Run]) -> dict[
         "count mismatch": ([f"data.data_dir={mismatched_dir}"], [str(mismatched_images), "labels"]),
         "val_fraction": ([f"data.data_dir={data}", "data.val_fraction=1.5"], ["data.val_fraction=1.5"]),
         "batch_size": ([f"data.data_dir={data}", "data.batch_size=0"], ["data.batch_size=0"]),
+        "fold": ([f"data.data_dir={data}", "data.folds=3", "data.fold=3"], ["data.fold=3", "data.folds=3"]),
     }
     return {
         name: (
@@ -239,7 +240,7 @@ def test_resume_continues_at_the_next_epoch_in_the_same_run_dir(runs):
 
 
 @pytest.mark.parametrize(
-    "name", ["data missing", "truncated file", "count mismatch", "val_fraction", "batch_size"]
+    "name", ["data missing", "truncated file", "count mismatch", "val_fraction", "batch_size", "fold"]
 )
 def test_bad_input_is_one_line_naming_problem_and_fix_before_any_training(runs, name):
     run, fragments = runs.bad_inputs[name]

@@ -1,10 +1,18 @@
-"""Callbacks that keep a run correct: exact reseeding, a stop on divergence, the run's config in checkpoints.
+"""Callbacks that keep a run correct: exact reseeding, a stop on divergence, the run's config in checkpoints,
+one line when a DDP process dies.
 
 What a user looks at (figures, HPARAMS, graph, LR chart) is in ``mnistlab.dashboards``.
 """
 
+from mnistlab.callbacks.dead_process import EndOnDeadProcess
 from mnistlab.callbacks.divergence import StopOnDivergence, TrainingDiverged
 from mnistlab.callbacks.run_config import RunConfigInCheckpoint
 from mnistlab.callbacks.seeding import SeedEachEpoch
 
-__all__ = ["RunConfigInCheckpoint", "SeedEachEpoch", "StopOnDivergence", "TrainingDiverged"]
+__all__ = [
+    "EndOnDeadProcess",
+    "RunConfigInCheckpoint",
+    "SeedEachEpoch",
+    "StopOnDivergence",
+    "TrainingDiverged",
+]

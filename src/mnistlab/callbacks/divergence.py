@@ -43,21 +43,28 @@ class StopOnDivergence(Callback):
             lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
             self.steps.append((trainer.current_epoch, trainer.global_step, lr))
         if len(self.losses) >= self.check_every:
-            self.check()
+            self.check(trainer)
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.check()
+        self.check(trainer)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.check()
+        self.check(trainer)
 
-    def check(self) -> None:
+    def check(self, trainer: Trainer | None = None) -> None:
         if not self.losses:
             return
         losses = torch.stack(self.losses)
-        bad = (~torch.isfinite(losses)).nonzero()
+        if trainer is not None and trainer.world_size > 1:
+            # Every DDP process checks at the same step; all stop if any process's loss went bad, or the
+            # others would wait for it in the next gradient exchange. Rows: processes; columns: steps.
+            losses = trainer.strategy.all_gather(losses).view(trainer.world_size, -1)
+        else:
+            losses = losses.view(1, -1)
+        bad_steps = (~torch.isfinite(losses)).any(dim=0).nonzero()
         self.losses.clear()
         steps, self.steps = self.steps, []
-        if len(bad):
-            first = int(bad[0])
-            raise TrainingDiverged(float(losses[first]), *steps[first])
+        if len(bad_steps):
+            first = int(bad_steps[0])
+            column = losses[:, first]
+            raise TrainingDiverged(float(column[~torch.isfinite(column)][0]), *steps[first])

@@ -7,7 +7,7 @@ GLOBAL_STREAM = 1
 
 
 class SeedEachEpoch(Callback):
-    """Reseeds the global RNGs at each epoch's start from (seed, epoch) alone.
+    """Reseeds the global RNGs at each epoch's start from (seed, epoch) alone, and the DDP rank.
 
     The data order already depends only on (seed, epoch); with this, so does everything else random in an
     epoch (dropout, augmentation), and a run resumed from an end-of-epoch checkpoint trains exactly as the
@@ -18,5 +18,7 @@ class SeedEachEpoch(Callback):
         self.seed = seed
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        mixed = np.random.SeedSequence([self.seed, trainer.current_epoch, GLOBAL_STREAM])
+        # Each DDP process draws its own dropout and augmentation; rank zero's are those of a single process.
+        rank = [trainer.global_rank] if trainer.global_rank else []
+        mixed = np.random.SeedSequence([self.seed, trainer.current_epoch, GLOBAL_STREAM, *rank])
         L.seed_everything(int(mixed.generate_state(1)[0]), workers=True, verbose=False)

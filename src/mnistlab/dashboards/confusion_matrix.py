@@ -1,17 +1,21 @@
-"""``val/confusion_matrix`` every few validation epochs; ``test/confusion_matrix`` at every test."""
+"""``val/confusion_matrix`` every few validation epochs; ``test/confusion_matrix``, with each class's accuracy
+beside it, at every test."""
 
 import warnings
 from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from mnistlab.dashboards.tensorboard import (
     classifies,
     draws_this_validation,
+    log_figure,
     short_labels,
-    tensorboard_writer,
+    takes_figures,
 )
 
 
@@ -29,17 +33,20 @@ class ConfusionMatrixFigure(Callback):
 
     def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
         self.matrix = None
-        shown = draws and classifies(pl_module) and tensorboard_writer(trainer) is not None
+        # Counted on every DDP process, each on its share of the data: compute() sums them all.
+        shown = draws and classifies(pl_module) and takes_figures(trainer)
         if shown and not trainer.sanity_checking:
             num_classes = pl_module.hparams.num_classes
             self.matrix = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
 
     def _log(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        writer = tensorboard_writer(trainer)
-        if self.matrix is None or writer is None:
+        if self.matrix is None:
             return
-        figure = draw_confusion_matrix(self.matrix, short_labels(pl_module.class_names), stage)
-        writer.add_figure(f"{stage}/confusion_matrix", figure, global_step=trainer.global_step)
+        matrix = self.matrix.compute()  # on every process: under DDP it is a collective
+        # The test matrix gets each class's accuracy beside it: one card instead of ten one-dot charts.
+        labels = short_labels(pl_module.class_names)
+        figure = draw_confusion_matrix(self.matrix, matrix, labels, stage, per_class=stage == "test")
+        log_figure(trainer, f"{stage}/confusion_matrix", figure)  # rank zero alone writes
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start(trainer, pl_module, draws=draws_this_validation(trainer, self.every_n_epochs))
@@ -68,14 +75,22 @@ class ConfusionMatrixFigure(Callback):
         self._log(trainer, pl_module, "test")
 
 
-def draw_confusion_matrix(metric: MulticlassConfusionMatrix, labels: list[str], stage: str) -> Figure:
-    """Rows are true classes, columns predicted ones, drawn by torchmetrics on a figure of our own."""
-    matrix = metric.compute()
+def draw_confusion_matrix(
+    metric: MulticlassConfusionMatrix,
+    matrix: Tensor,
+    labels: list[str],
+    stage: str,
+    per_class: bool = False,
+) -> Figure:
+    """Rows are true classes, columns predicted ones (``metric``'s computed ``matrix``), drawn by torchmetrics
+    on a figure of our own; with ``per_class``, each row's accuracy as a bar beside it."""
     size = max(5.0, 0.6 * len(labels))
-    figure = Figure(figsize=(size, size))
+    width = 1.0 + 0.6 * per_class  # the bars take 0.6 of the matrix's width
+    figure = Figure(figsize=(size * width, size))
     # Fixed margins, wider for long names (Fashion-MNIST's): a layout engine costs more than the drawing.
     margin = 0.13 if max(len(label) for label in labels) <= 3 else 0.22
-    ax = figure.add_axes((margin, margin, 0.97 - margin, 0.92 - margin))
+    height = 0.92 - margin
+    ax = figure.add_axes((margin / width, margin, (0.97 - margin) / width, height))
     with warnings.catch_warnings():  # torchmetrics hands matplotlib a tensor, which numpy 2 warns about
         warnings.filterwarnings("ignore", "__array__ implementation doesn't accept", DeprecationWarning)
         metric.plot(val=matrix, ax=ax, labels=labels, cmap="Blues")
@@ -83,4 +98,26 @@ def draw_confusion_matrix(metric: MulticlassConfusionMatrix, labels: list[str], 
         text.set_fontsize(8 if len(labels) > 5 else 12)
     accuracy = (matrix.trace() / matrix.sum().clamp_min(1)).item()
     ax.set_title(f"{stage}: {int(matrix.sum())} examples, accuracy {accuracy:.2%}")
+    if per_class:
+        bars = figure.add_axes((1.04 / width, margin, 0.5 / width, height))
+        draw_accuracy_bars(bars, matrix.cpu(), accuracy)
     return figure
+
+
+def draw_accuracy_bars(ax: Axes, matrix: Tensor, accuracy: float) -> None:
+    """Each class's accuracy (the share of its examples predicted right), a bar level with its matrix row;
+    the overall accuracy as a line, the worst class in red."""
+    per_class = (matrix.diag() / matrix.sum(dim=1).clamp_min(1)).tolist()
+    rows = range(len(per_class))
+    worst = min(rows, key=per_class.__getitem__)
+    colors = ["tab:red" if row == worst else "tab:blue" for row in rows]
+    bars = ax.barh(rows, [100 * acc for acc in per_class], height=0.7, color=colors)
+    ax.bar_label(bars, [f"{100 * acc:.1f}" for acc in per_class], fontsize=7, padding=2)
+    ax.axvline(100 * accuracy, color="black", linestyle="--", linewidth=1)
+    ax.set_ylim(len(per_class) - 0.5, -0.5)  # row 0 on top, as in the matrix
+    ax.set_yticks([])
+    low = min(100 * min(per_class), 100 * accuracy)
+    ax.set_xlim(max(0.0, low - 0.3 * (100 - low) - 1), 100.0 + 0.25 * (100 - low) + 0.5)  # room for labels
+    ax.set_xticks([tick for tick in ax.get_xticks() if tick <= 100])
+    ax.set_xlabel("accuracy per class (%)")
+    ax.set_title("dashed: overall", fontsize=9)

@@ -4,6 +4,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 from torch.utils.tensorboard.summary import hparams
 
@@ -11,7 +12,8 @@ from mnistlab.dashboards.tensorboard import tensorboard_writer
 
 
 class HParamsTable(Callback):
-    """Writes one HPARAMS row for the run: the columns named in the config, and ``metrics``.
+    """Writes one HPARAMS row for the run: the columns named in the config, and ``metrics``; the other
+    loggers (CSV's hparams.yaml, MLflow's params) get the same columns.
 
     Lightning would log the model's constructor arguments, which differ between models; TensorBoard takes the
     columns from one run's summary, so every run writes the same keys and runs of any model line up. The
@@ -23,6 +25,9 @@ class HParamsTable(Callback):
         self.metrics = list(metrics)
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        for logger in trainer.loggers:
+            if not isinstance(logger, TensorBoardLogger):
+                logger.log_hyperparams(self.hparams)
         writer = tensorboard_writer(trainer)
         if writer is None:
             return

@@ -12,8 +12,9 @@ from mnistlab.dashboards.tensorboard import (
     classifies,
     draw_image,
     is_image,
+    log_figure,
     short_labels,
-    tensorboard_writer,
+    takes_figures,
 )
 
 
@@ -37,6 +38,23 @@ class MostConfidentMistakes:
     def __len__(self) -> int:
         return 0 if self.confidence is None else len(self.confidence)
 
+    def gathered(self, pl_module: LightningModule) -> "MostConfidentMistakes":
+        """The ``k`` most confident mistakes of all DDP processes: a collective, called on every process.
+
+        Each process sends exactly ``k`` rows (all_gather needs one shape everywhere), its own mistakes, then
+        blank rows, whose prediction (class 0 of all-zero probabilities) is right and so no mistake.
+        """
+        shape, classes = pl_module.hparams.input_shape, pl_module.hparams.num_classes
+        images = torch.zeros(self.k, *shape, device=pl_module.device)
+        probs = torch.zeros(self.k, classes, device=pl_module.device)
+        labels = torch.zeros(self.k, dtype=torch.long, device=pl_module.device)
+        if self.confidence is not None:
+            n = len(self.confidence)
+            images[:n], probs[:n], labels[:n] = self.images, self.probs, self.labels
+        merged = MostConfidentMistakes(self.k)
+        merged.update(*(pl_module.all_gather(tensor).flatten(0, 1) for tensor in (images, probs, labels)))
+        return merged
+
 
 class ConfidentMistakesFigure(Callback):
     def __init__(self, num_images: int = 8) -> None:
@@ -56,15 +74,16 @@ class ConfidentMistakesFigure(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         inputs, labels = batch
-        if classifies(pl_module) and is_image(inputs) and tensorboard_writer(trainer) is not None:
+        if classifies(pl_module) and is_image(inputs) and takes_figures(trainer):
             self.mistakes.update(inputs, outputs["probs"], labels)
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        writer = tensorboard_writer(trainer)
-        if len(self.mistakes) == 0 or writer is None:
+        if trainer.world_size > 1 and takes_figures(trainer) and len(pl_module.hparams.input_shape) == 3:
+            self.mistakes = self.mistakes.gathered(pl_module)
+        if len(self.mistakes) == 0 or not takes_figures(trainer):
             return
         figure = draw_mistakes(self.mistakes, short_labels(pl_module.class_names))
-        writer.add_figure("test/mistakes", figure, global_step=trainer.global_step)
+        log_figure(trainer, "test/mistakes", figure)
 
 
 def draw_mistakes(mistakes: MostConfidentMistakes, names: list[str], per_row: int = 2) -> Figure:

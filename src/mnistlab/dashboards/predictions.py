@@ -10,7 +10,14 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from mnistlab.dashboards.tensorboard import as_pixels, classifies, is_image, short_labels, tensorboard_writer
+from mnistlab.dashboards.tensorboard import (
+    as_pixels,
+    classifies,
+    is_image,
+    log_figure,
+    short_labels,
+    takes_figures,
+)
 
 
 class PredictionsGrid(Callback):
@@ -32,18 +39,17 @@ class PredictionsGrid(Callback):
     ) -> None:
         inputs, labels = batch
         missing = self.num_images - sum(len(kept[0]) for kept in self.kept)
-        shown = classifies(pl_module) and is_image(inputs) and tensorboard_writer(trainer) is not None
+        shown = classifies(pl_module) and is_image(inputs) and takes_figures(trainer)
         if missing <= 0 or not shown:
             return
         self.kept.append((inputs[:missing].cpu(), outputs["preds"][:missing].cpu(), labels[:missing].cpu()))
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        writer = tensorboard_writer(trainer)
-        if not self.kept or writer is None:
+        if not self.kept or not takes_figures(trainer):
             return
         images, preds, labels = (torch.cat(parts) for parts in zip(*self.kept, strict=True))
         figure = draw_predictions(images, preds, labels, short_labels(pl_module.class_names))
-        writer.add_figure("test/predictions", figure, global_step=trainer.global_step)
+        log_figure(trainer, "test/predictions", figure)
 
 
 def draw_predictions(images: Tensor, preds: Tensor, labels: Tensor, names: list[str]) -> Figure:

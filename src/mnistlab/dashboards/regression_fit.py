@@ -8,7 +8,7 @@ from lightning import Callback, LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from mnistlab.dashboards.tensorboard import classifies, draws_this_validation, tensorboard_writer
+from mnistlab.dashboards.tensorboard import classifies, draws_this_validation, log_figure, takes_figures
 
 
 class RegressionFitFigure(Callback):
@@ -24,18 +24,18 @@ class RegressionFitFigure(Callback):
         self.kept: list[tuple[Tensor, Tensor, Tensor]] | None = None
 
     def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
-        shown = draws and not classifies(pl_module) and tensorboard_writer(trainer) is not None
+        # Under DDP each process keeps its share; rank zero draws its own (the curve's shape, not a count).
+        shown = draws and not classifies(pl_module) and takes_figures(trainer) and trainer.is_global_zero
         self.kept = [] if shown and not trainer.sanity_checking else None
 
     def _log(self, trainer: Trainer, stage: str) -> None:
-        writer = tensorboard_writer(trainer)
-        if not self.kept or writer is None:
+        if not self.kept:
             return
         x, preds, targets = (
             torch.cat(parts).flatten().float().cpu() for parts in zip(*self.kept, strict=True)
         )
         self.kept = None
-        writer.add_figure(f"{stage}/fit", draw_fit(x, preds, targets, stage), global_step=trainer.global_step)
+        log_figure(trainer, f"{stage}/fit", draw_fit(x, preds, targets, stage))
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start(trainer, pl_module, draws=draws_this_validation(trainer, self.every_n_epochs))

@@ -1,21 +1,46 @@
-"""How the figure callbacks reach TensorBoard, and how they draw the data set's images and class names."""
+"""How the figure callbacks reach the loggers (TensorBoard, MLflow), and how they draw the data set's images
+and class names."""
 
 from collections.abc import Sequence
 
 from lightning import LightningModule, Trainer
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger  # neither imports mlflow itself
 from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
 
 def tensorboard_writer(trainer: Trainer) -> SummaryWriter | None:
-    """The run's TensorBoard writer; None when the run logs elsewhere or nowhere (``logger=none``)."""
+    """The run's TensorBoard writer; None when the run logs elsewhere or nowhere (``logger=none``), and on
+    every DDP process but rank zero, which alone writes the run's event files (the others' logger hands out
+    a stand-in that does nothing)."""
+    if not trainer.is_global_zero:
+        return None
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             return logger.experiment
     return None
+
+
+def takes_figures(trainer: Trainer) -> bool:
+    """Whether any of the run's loggers shows figures: without one, the callbacks skip the work of drawing.
+    The same answer on every DDP process, so that all of them take part in a figure's collectives."""
+    return any(isinstance(logger, TensorBoardLogger | MLFlowLogger) for logger in trainer.loggers)
+
+
+def log_figure(trainer: Trainer, tag: str, figure: Figure) -> None:
+    """A figure to every logger that takes one: TensorBoard's IMAGES tab, MLflow's artifacts
+    (``figures/<tag>_step<global step>.png``); a CSV logger has no place for it. Rank zero alone writes."""
+    if not trainer.is_global_zero:
+        return
+    step = trainer.global_step
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_figure(tag, figure, global_step=step, close=False)
+        elif isinstance(logger, MLFlowLogger):
+            logger.experiment.log_figure(logger.run_id, figure, f"figures/{tag}_step{step}.png")
 
 
 def draws_this_validation(trainer: Trainer, every_n_epochs: int) -> bool:

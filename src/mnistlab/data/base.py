@@ -11,9 +11,16 @@ from torch.utils.data import DataLoader
 from mnistlab.data.batches import IndexBatches, SequentialIndexBatches, TensorPairs
 from mnistlab.errors import MnistlabError
 
+VAL_FRACTION = 0.1  # the default validation share; k-fold (``folds``) chooses the validation set instead
 
-def split_indices(size: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
-    """Train and validation indices: a random ``val_fraction`` of ``size``, fixed by ``seed`` alone."""
+
+def split_indices(
+    size: int, val_fraction: float, seed: int, folds: int | None = None, fold: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Train and validation indices: a random ``val_fraction`` of ``size``, or with ``folds`` the ``fold``-th
+    of ``folds`` disjoint parts of it (sizes differing by at most one); either fixed by ``seed`` alone."""
+    if folds is not None:
+        return fold_indices(size, folds, fold, seed)
     n_val = round(size * val_fraction)
     if not 0 < n_val < size:
         raise MnistlabError(
@@ -22,6 +29,17 @@ def split_indices(size: int, val_fraction: float, seed: int) -> tuple[Tensor, Te
         )
     order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
     return order[n_val:], order[:n_val]
+
+
+def fold_indices(size: int, folds: int, fold: int | None, seed: int) -> tuple[Tensor, Tensor]:
+    if fold is None or not 0 <= fold < folds or folds > size:
+        raise MnistlabError(
+            f"data.folds={folds} data.fold={fold} cannot split {size} training examples: "
+            f"choose data.folds from 2 to {size} and data.fold from 0 to data.folds - 1"
+        )
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
+    parts = torch.tensor_split(order, folds)
+    return torch.cat([*parts[:fold], *parts[fold + 1 :]]), parts[fold]
 
 
 class InMemoryDataModule(LightningDataModule):
@@ -38,11 +56,13 @@ class InMemoryDataModule(LightningDataModule):
 
     def __init__(
         self,
-        val_fraction: float = 0.1,
+        val_fraction: float = VAL_FRACTION,
         split_seed: int = 20240101,
         batch_size: int = 64,
         eval_batch_size: int = 1000,
         shuffle_seed: int = 0,
+        folds: int | None = None,
+        fold: int | None = None,
     ) -> None:
         super().__init__()
         if not 0 < val_fraction < 1:
@@ -55,6 +75,7 @@ class InMemoryDataModule(LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.shuffle_seed = shuffle_seed
+        self.folds, self.fold = folds, fold
         self.train_set: TensorPairs | None = None
         self.val_set: TensorPairs | None = None
         self.test_set: TensorPairs | None = None
@@ -83,9 +104,12 @@ class InMemoryDataModule(LightningDataModule):
             self._move_to(self.trainer.strategy.root_device)
 
     def load_train_and_val(self) -> tuple[TensorPairs, TensorPairs]:
-        """Validation is a seeded random ``val_fraction`` of the official training set."""
+        """Validation is a seeded random ``val_fraction`` of the official training set, or fold ``fold`` of
+        ``folds`` of it."""
         inputs, labels = self.load_official_split(train=True)
-        train_idx, val_idx = split_indices(len(labels), self.val_fraction, self.split_seed)
+        train_idx, val_idx = split_indices(
+            len(labels), self.val_fraction, self.split_seed, self.folds, self.fold
+        )
         return TensorPairs(inputs[train_idx], labels[train_idx]), TensorPairs(
             inputs[val_idx], labels[val_idx]
         )
@@ -96,13 +120,19 @@ class InMemoryDataModule(LightningDataModule):
             if tensors is not None:
                 tensors.inputs, tensors.labels = tensors.inputs.to(device), tensors.labels.to(device)
 
-    def _loader(self, tensors: TensorPairs | None, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(
+        self, tensors: TensorPairs | None, batch_size: int, shuffle: bool, training: bool = False
+    ) -> DataLoader:
         assert tensors is not None, "setup() must run before the dataloaders are asked for"
         device = tensors.inputs.device
+        # Each DDP process serves its own share (trainer.use_distributed_sampler is off: see IndexBatches).
+        ranks = (
+            {"rank": self.trainer.global_rank, "world_size": self.trainer.world_size} if self.trainer else {}
+        )
         if shuffle:
-            batches = IndexBatches(len(tensors), batch_size, shuffle, self.shuffle_seed, device)
-        else:
-            batches = SequentialIndexBatches(len(tensors), batch_size, device)
+            batches = IndexBatches(len(tensors), batch_size, shuffle, self.shuffle_seed, device, **ranks)
+        else:  # training in order (overfit_batches) needs equal shares too: DDP steps all ranks together
+            batches = SequentialIndexBatches(len(tensors), batch_size, device, **ranks, equal_shares=training)
         # Its own generator: making an iterator draws a (workerless, unused) seed from it instead of from the
         # global RNG, which dropout and augmentation use and a resumed run must find as the first run left it.
         return DataLoader(tensors, sampler=batches, batch_size=None, generator=torch.Generator())
@@ -110,7 +140,7 @@ class InMemoryDataModule(LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         # Overfitting (debug=overfit) means the same few batches every epoch.
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
-        return self._loader(self.train_set, self.batch_size, shuffle=not overfitting)
+        return self._loader(self.train_set, self.batch_size, shuffle=not overfitting, training=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)

@@ -84,6 +84,10 @@ class ImageClassifier(LightningModule):
             self.train_loss_fn = functools.partial(F.cross_entropy, label_smoothing=label_smoothing)
 
         self.train_loss = MeanMetric()
+        # Evaluation losses as metrics too: under DDP they reduce sum and count over all processes, the mean
+        # of one process over the whole set; Lightning's sync_dist would average the processes' means.
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
         if self.classifies:  # accuracy means nothing for a regression
             self.train_acc = MulticlassAccuracy(num_classes, average="micro")
             self.val_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -129,11 +133,12 @@ class ImageClassifier(LightningModule):
     def on_train_epoch_end(self) -> None:
         if self._kept_steps:
             self._reduce_kept_steps()
-        # Per epoch, like val/loss and val/acc, so that the two pairs compare on one chart.
-        self.log("train/loss", self.train_loss.compute())
+        # Per epoch, like val/loss and val/acc, so that the two pairs compare on one chart. compute() reduces
+        # over all DDP processes; sync_dist only tells Lightning that the values are global.
+        self.log("train/loss", self.train_loss.compute(), sync_dist=True)
         self.train_loss.reset()
         if self.classifies:
-            self.log("train/acc", self.train_acc.compute())
+            self.log("train/acc", self.train_acc.compute(), sync_dist=True)
             self.train_acc.reset()
 
     def _evaluation_step(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor], Tensor]:
@@ -147,7 +152,8 @@ class ImageClassifier(LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         loss, outputs, y = self._evaluation_step(batch)
-        self.log("val/loss", loss, on_epoch=True, prog_bar=True)
+        self.val_loss.update(loss, weight=len(y))
+        self.log("val/loss", self.val_loss, on_epoch=True, prog_bar=True)
         if self.classifies:
             self.val_acc(outputs["preds"], y)
             self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
@@ -158,11 +164,12 @@ class ImageClassifier(LightningModule):
         if self.trainer.sanity_checking or not self.classifies:
             return
         self.val_acc_best(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         loss, outputs, y = self._evaluation_step(batch)
-        self.log("test/loss", loss, on_epoch=True)
+        self.test_loss.update(loss, weight=len(y))
+        self.log("test/loss", self.test_loss, on_epoch=True)
         if self.classifies:
             self.test_acc(outputs["preds"], y)
             self.test_acc_per_class.update(outputs["preds"], y)
@@ -174,8 +181,11 @@ class ImageClassifier(LightningModule):
             return
         per_class = self.test_acc_per_class.compute()
         self.test_acc_per_class.reset()
+        # Kept out of the loggers (ten one-dot charts would open TensorBoard): the confusion-matrix callback
+        # draws them beside the test matrix, and metrics.json reads them from the trainer's callback metrics.
         for name, acc in zip(self.class_names, per_class, strict=True):
-            self.log(f"test/acc_per_class/{name}", acc)
+            self.log(f"test/acc_per_class/{name}", acc, logger=False, sync_dist=True)
+        self.log("test/acc_worst_class", per_class.min(), sync_dist=True)  # one number for the HPARAMS table
 
     def predict_step(self, batch: Tensor, batch_idx: int = 0) -> Tensor:
         """Class probabilities of a batch, whatever the model's output (logits, log-softmax); a regression's

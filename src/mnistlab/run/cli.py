@@ -13,7 +13,8 @@ from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
 
-from mnistlab.errors import RunInterrupted, user_error
+from mnistlab.errors import ProcessDied, RunInterrupted, user_error
+from mnistlab.run.ranks import is_rank_zero
 
 # Errors that mean "this folder cannot take our files", as opposed to a bug.
 CANNOT_WRITE = {
@@ -26,17 +27,40 @@ CANNOT_WRITE = {
     errno.ENOTDIR,
     errno.EEXIST,
 }
+# Set beside HYDRA_FULL_ERROR by run(), so that a child process can tell it from the user's own.
+ONE_LINE_ERRORS = "MNISTLAB_ONE_LINE_ERRORS"
 # Where Hydra and the run make their folders: any OSError there means the folder cannot be made.
 MAKING_FOLDERS = {"mkdir", "makedirs"}
 
 
 def run(main: Callable[[], Any]) -> None:
-    """Call a ``@hydra.main`` function; exit with one line for the errors a user can fix."""
-    if os.environ.get("HYDRA_FULL_ERROR") == "1":  # the user asked for whole tracebacks
+    """Call a ``@hydra.main`` function; exit with one line for the errors a user can fix.
+
+    Under DDP every process meets the same error (a bad config, divergence, Ctrl-C): rank zero prints the line
+    and carries the run's exit status; the others end quietly, with status 0, because Lightning's launcher
+    SIGKILLs its main process (rank zero) within seconds of a child that exits non-zero, before rank zero has
+    written its results. A process that died is reported by every survivor, rank zero possibly among the dead.
+    """
+    try:
+        run_one_process(main)
+    except SystemExit as stop:
+        if (
+            is_rank_zero()
+            or not isinstance(stop.code, str)
+            or isinstance(user_error(stop.__context__), ProcessDied)
+        ):
+            raise
+        sys.exit(0)
+
+
+def run_one_process(main: Callable[[], Any]) -> None:
+    # The user asked for whole tracebacks, unless it was this function in a parent process: Lightning's DDP
+    # children inherit the environment.
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" and os.environ.get(ONE_LINE_ERRORS) != "1":
         main()
         return
     # Makes Hydra raise its errors to us instead of printing them itself.
-    os.environ["HYDRA_FULL_ERROR"] = "1"
+    os.environ["HYDRA_FULL_ERROR"] = os.environ[ONE_LINE_ERRORS] = "1"
     try:
         main()
     except KeyboardInterrupt as stop:  # a RunInterrupted says where the run got to; a bare one came before it

@@ -35,11 +35,12 @@ def evaluate(cfg: DictConfig) -> RunResult:
     # In the precision it was trained and tested in (bf16-mixed, say): eval.py repeats the run's own test.
     precision = run_cfg.get("trainer", {}).get("precision", cfg.trainer.precision)
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, precision=precision)
-    [test] = trainer.test(model, datamodule=datamodule, verbose=False)
+    trainer.test(model, datamodule=datamodule, verbose=False)
 
     result = RunResult(status="finished", seed=run_cfg.get("seed"), checkpoint=str(ckpt_path.resolve()))
-    result.add_test(test, list(datamodule.class_names))
+    result.add_test(trainer.callback_metrics, list(datamodule.class_names))
     result.seconds = round(time.perf_counter() - started, 2)
-    result.write(Path(cfg.paths.output_dir))
-    print_test_results(result, list(datamodule.class_names))
+    if trainer.is_global_zero:  # under DDP the results are already reduced over all processes
+        result.write(Path(cfg.paths.output_dir))
+        print_test_results(result, list(datamodule.class_names))
     return result

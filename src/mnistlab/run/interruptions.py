@@ -44,7 +44,8 @@ def interrupted(trainer: Trainer, output_dir: Path, cause: str, seed: int, start
     )
     result.add_best(trainer)
     result.seconds = round(time.perf_counter() - started, 2)
-    result.write(output_dir)
+    if trainer.is_global_zero:
+        result.write(output_dir)
     if last_epoch is None:
         return RunInterrupted(
             f"interrupted by {cause} in epoch {trainer.current_epoch}, before any epoch finished: "

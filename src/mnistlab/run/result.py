@@ -2,8 +2,10 @@
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lightning import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -20,7 +22,7 @@ METRICS_FILE = "metrics.json"
 class RunResult:
     """What a training run or an evaluation ends with; a key that does not apply to a run is null."""
 
-    status: str  # finished, diverged or interrupted
+    status: str  # finished, diverged, interrupted or failed (a DDP process died)
     seed: int | None = None
     epochs_run: int | None = None
     best_val_loss: float | None = None
@@ -33,6 +35,7 @@ class RunResult:
     interrupted_by: str | None = None  # Ctrl-C or SIGTERM
     last_checkpoint: str | None = None  # where an interrupted run resumes from
     last_checkpoint_epoch: int | None = None
+    error: str | None = None  # what ended a failed run
     fit_seconds: float | None = None  # training and validation alone: what a speedrun is timed by
     seconds: float | None = None  # the whole run, data loading and the test included
 
@@ -47,14 +50,16 @@ class RunResult:
         saved = json.loads(path.read_text())
         return cls(**{field.name: saved.get(field.name) for field in dataclasses.fields(cls)})
 
-    def add_test(self, test: dict[str, float], class_names: list[str]) -> None:
-        """The test metrics as the model logged them (``test/loss``, ``test/acc_per_class/<class>``...).
+    def add_test(self, logged: Mapping[str, Any], class_names: list[str]) -> None:
+        """The test metrics as the model logged them (``trainer.callback_metrics``: ``test/loss``, and
+        ``test/acc_per_class/<class>``, which the loggers do not get).
 
         A regression (no class names) logs its mean squared error as ``test/loss`` and no accuracy.
         """
-        self.test_loss = test["test/loss"]
-        self.test_acc = test.get("test/acc")
-        self.test_acc_per_class = [test[f"test/acc_per_class/{name}"] for name in class_names] or None
+        self.test_loss = float(logged["test/loss"])
+        self.test_acc = float(logged["test/acc"]) if "test/acc" in logged else None
+        per_class = [float(logged[f"test/acc_per_class/{name}"]) for name in class_names]
+        self.test_acc_per_class = per_class or None
 
     def add_best(self, trainer: Trainer) -> None:
         """The best checkpoint by val/loss, if the run keeps one (``callbacks=none`` does not)."""

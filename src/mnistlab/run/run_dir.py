@@ -1,12 +1,17 @@
 """A run's own folder: where it goes (resolvers the configs use, registered by the entry points and tests
 before Hydra composes), and a check that it does not already hold another run."""
 
+import os
 from datetime import datetime
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from mnistlab.errors import MnistlabError
+from mnistlab.run.ranks import is_rank_zero, run_stamp
+from mnistlab.sweeps import slurm
 
 
 def run_dir_of(ckpt_path: str | None, new_run_dir: str) -> str:
@@ -22,6 +27,11 @@ def existing_run_file(run_dir: Path) -> Path | None:
     return next((path for path in taken if path.exists()), None)
 
 
+def requeued_by_slurm() -> bool:
+    """Whether SLURM restarted this job (preempted, or at its time limit): it goes on in its run dir."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+
+
 def check_run_dir_is_new(output_dir: Path, ckpt_path: str | None) -> None:
     if ckpt_path is None and (found := existing_run_file(output_dir)):
         raise MnistlabError(
@@ -30,17 +40,40 @@ def check_run_dir_is_new(output_dir: Path, ckpt_path: str | None) -> None:
         )
 
 
-def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str:
+def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str | None:
     """Where Hydra saves the composed config: beside, never over, the config of a run already in the dir.
 
     Hydra saves it before the run starts: a resume, or a command that train.py will refuse because the dir
-    holds a run, must leave that run's own config intact.
+    holds a run, must leave that run's own config intact. Under DDP only rank zero saves it (None: nowhere).
     """
+    if not is_rank_zero():
+        return None
+    if requeued_by_slurm():
+        return f".hydra/requeued_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
     if ckpt_path or existing_run_file(Path(output_dir)):
         return f".hydra/{'resume' if ckpt_path else 'refused'}_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
     return ".hydra"
 
 
+def run_tags(task_name: str, output_dir: str) -> dict[str, str]:
+    """What a tracker (conf/logger/mlflow.yaml) files a run under: its task and experiment and, in a sweep,
+    its sweep dir and job number; its name is its run dir's (``<sweep dir name>/<job number>`` in a sweep)."""
+    hydra = HydraConfig.get()
+    run_dir = Path(output_dir)
+    tags = {"task": task_name, "experiment": str(hydra.runtime.choices.get("experiment") or "none")}
+    if hydra.mode == RunMode.MULTIRUN:  # each job's run dir is <sweep dir>/<job number> (conf/hydra)
+        tags |= {"sweep_dir": str(run_dir.parent), "job": str(hydra.job.num)}
+        tags["mlflow.runName"] = f"{run_dir.parent.name}/{run_dir.name}"
+    else:
+        tags["mlflow.runName"] = run_dir.name
+    return tags
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("run_dir_of", run_dir_of, replace=True)
     OmegaConf.register_new_resolver("config_subdir_for", config_subdir_for, replace=True)
+    # Cached, as Hydra's `now`: the run dir resolves to one name however often it is read.
+    OmegaConf.register_new_resolver("run_stamp", run_stamp, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("slurm_tasks_per_node", slurm.tasks_per_node, replace=True)
+    OmegaConf.register_new_resolver("slurm_gpus_per_node", slurm.gpus_per_node, replace=True)
+    OmegaConf.register_new_resolver("run_tags", run_tags, replace=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from mnistlab.data.base import VAL_FRACTION
 from mnistlab.data.function import FUNCTIONS
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import OUTPUTS
@@ -67,6 +68,8 @@ RULES = (
     Rule("data.batch_size", "a whole number >= 1", at_least(1)),
     Rule("data.eval_batch_size", "a whole number >= 1", at_least(1)),
     Rule("data.val_fraction", "a number strictly between 0 and 1", lambda v: is_number(v) and 0 < v < 1),
+    Rule("data.folds", "null or a whole number >= 2", lambda v: v is None or at_least(2)(v)),
+    Rule("data.fold", "null or a whole number >= 0", lambda v: v is None or at_least(0)(v)),
     Rule("data.mean", "a number", is_number),
     Rule("data.std", "a number > 0", lambda v: is_number(v) and v > 0),
     Rule("data.train_size", "a whole number >= 2", at_least(2)),
@@ -103,6 +106,30 @@ def validate_config(cfg: DictConfig) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not rule.accepts(value):
             raise MnistlabError(f"{rule.key}={shown(value)} is not allowed: it must be {rule.allowed}")
+    check_folds(cfg)
+
+
+def check_folds(cfg: DictConfig) -> None:
+    """k-fold's keys only make sense together, and replace val_fraction."""
+    folds, fold = OmegaConf.select(cfg, "data.folds"), OmegaConf.select(cfg, "data.fold")
+    val_fraction = OmegaConf.select(cfg, "data.val_fraction", default=VAL_FRACTION)
+    if folds is None and fold is not None:
+        raise MnistlabError(f"data.fold={fold} needs data.folds (how many folds): e.g. data.folds=5")
+    if folds is None:
+        return
+    if fold is None:
+        raise MnistlabError(
+            f"data.folds={folds} needs data.fold (which fold validates): e.g. -m 'data.fold=range({folds})'"
+        )
+    if fold >= folds:
+        raise MnistlabError(
+            f"data.fold={fold} is not allowed with data.folds={folds}: it must be 0 to {folds - 1}"
+        )
+    if val_fraction != VAL_FRACTION:
+        raise MnistlabError(
+            f"data.val_fraction={val_fraction} and data.folds={folds} both choose the validation set: "
+            "drop one of them"
+        )
 
 
 def shown(value: Any) -> str:

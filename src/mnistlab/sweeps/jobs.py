@@ -2,18 +2,23 @@
 
 import logging
 import math
+import os
+import re
+import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
-from mnistlab.errors import describe, user_error
+from mnistlab.errors import ProcessDied, describe, user_error
 from mnistlab.io.atomic import write_json
+from mnistlab.run.ranks import is_rank_zero
 
 if TYPE_CHECKING:  # the training stack loads only once a job runs
     from mnistlab.run.result import RunResult
@@ -21,6 +26,8 @@ if TYPE_CHECKING:  # the training stack loads only once a job runs
 log = logging.getLogger(__name__)
 
 ERROR_FILE = "error.json"  # written by run_sweep_job when the job raised
+# What Lightning's launcher sets in the main process for its children; a sweep's next job must not inherit it.
+LAUNCH_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
 def is_multirun() -> bool:
@@ -44,8 +51,11 @@ def run_sweep_job(task: Callable[[DictConfig], "RunResult"], cfg: DictConfig) ->
     sweeper would re-raise it and end the sweep; Optuna's marks the trial failed."""
     started = time.perf_counter()
     try:
-        return objective(task(cfg))
+        with one_job_of_a_sweep():
+            return objective(task(cfg))
     except Exception as error:
+        if not is_rank_zero() and not isinstance(user_error(error), ProcessDied):  # rank zero records it
+            return None
         if (mistake := user_error(error)) is not None:
             log.error(f"error: {mistake}")
         else:
@@ -57,3 +67,47 @@ def run_sweep_job(task: Callable[[DictConfig], "RunResult"], cfg: DictConfig) ->
         }
         write_json(Path(cfg.paths.output_dir) / ERROR_FILE, record)
         return None
+
+
+@contextmanager
+def one_job_of_a_sweep() -> Iterator[None]:
+    """Lets Lightning's DDP launcher start its children for this sweep job only.
+
+    The launcher re-runs ``sys.argv`` with ``hydra.run.dir=<HydraConfig run.dir>`` added: inside ``-m`` each
+    child would run the whole sweep again, in the wrong dir (Hydra issue #2070, Lightning PR #18175). Here the
+    children get this job's own overrides, without ``-m``, and this job's dir: each child runs this one job.
+    After the job, the process group and the launcher's variables go, so that the next job starts its own.
+    """
+    hydra = HydraConfig.get()
+    saved_argv, saved_run_dir = sys.argv, hydra.run.dir
+    saved_env = {name: os.environ.get(name) for name in LAUNCH_VARIABLES}
+    sys.argv = [sys.argv[0], *config_flags(sys.argv[1:]), *hydra.overrides.task]
+    with read_write(hydra), open_dict(hydra):
+        hydra.run.dir = hydra.runtime.output_dir
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        with read_write(hydra), open_dict(hydra):
+            hydra.run.dir = saved_run_dir
+        import torch  # loaded by the job by now; this module stays torch-free for the entry points
+
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def config_flags(argv: list[str]) -> list[str]:
+    """The command line's choice of config (--config-name, -cp, ...), which a child needs as much as the
+    overrides; not -m and not the sweep's overrides."""
+    kept, args = [], iter(argv)
+    for arg in args:
+        if re.match(r"(--config-(name|path|dir)|-c[npd])(=|$)", arg):
+            kept.append(arg)
+            if "=" not in arg:
+                kept.append(next(args, ""))
+    return kept

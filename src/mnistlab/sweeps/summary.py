@@ -18,7 +18,17 @@ from rich.table import Table
 
 from mnistlab.errors import describe
 from mnistlab.io.atomic import write_json
+from mnistlab.run.ranks import is_rank_zero
 from mnistlab.run.result import RunResult
+from mnistlab.sweeps.figure import write_figure
+from mnistlab.sweeps.groups import (
+    group_jobs,
+    groups_markdown,
+    is_repeated,
+    print_groups,
+    split_common,
+    write_groups_csv,
+)
 from mnistlab.sweeps.jobs import ERROR_FILE
 
 JOB_FILE = "job.json"  # written by SweepSummary.on_job_end: the job's number, overrides and Hydra status
@@ -49,10 +59,11 @@ class HydraConfigAtSweepStart(Callback):
 
 class SweepSummary(Callback):
     """A Hydra callback (conf/hydra/default.yaml): each job leaves ``job.json`` in its run dir, and the end of
-    the multirun gathers the sweep dir's jobs into summary.csv and summary.md and prints the best."""
+    the multirun gathers the sweep dir's jobs into summary.csv and summary.md, its groups (repeats over seeds
+    and folds) into summary_groups.csv, summary_groups.md and summary.png, and prints the answer."""
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if config.hydra.mode != RunMode.MULTIRUN:
+        if config.hydra.mode != RunMode.MULTIRUN or not is_rank_zero():
             return
         record = {"job": config.hydra.job.num, "overrides": list(job_return.overrides or [])}
         if job_return.status == JobStatus.FAILED:  # raised past run_sweep_job: another task function
@@ -66,14 +77,20 @@ class SweepSummary(Callback):
             return
         write_csv(sweep_dir / "summary.csv", rows)
         (sweep_dir / "summary.md").write_text(markdown(rows, sweep_dir))
-        if rows[0]["status"] == "finished":  # sorted: a finished job comes first if there is one
-            print_best(rows, sweep_dir)
-        else:
+        groups = group_jobs(rows)
+        write_groups_csv(sweep_dir / "summary_groups.csv", groups)
+        (sweep_dir / "summary_groups.md").write_text(groups_markdown(groups, sweep_dir))
+        write_figure(groups, sweep_dir)
+        if rows[0]["status"] != "finished":  # sorted: a finished job comes first if there is one
             # Hydra turns a callback's exception into a warning: only an exit makes the exit status say it.
             sys.exit(
                 f"error: none of the {len(rows)} jobs of the sweep finished (first error: "
                 f"{rows[0]['error']}); see {sweep_dir / 'summary.md'} and each job's train.log"
             )
+        if is_repeated(groups):
+            print_groups(groups, sweep_dir)
+        else:  # every setting ran once (an Optuna search, a grid without seeds): the best job is the answer
+            print_best(rows, sweep_dir)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -117,9 +134,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def varying_overrides(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """The overrides every job shares, and per job the ones that tell it apart."""
-    per_job = [row["overrides"].split() for row in rows]
-    common = [o for o in per_job[0] if all(o in overrides for overrides in per_job)] if len(rows) > 1 else []
-    return common, [" ".join(o for o in overrides if o not in common) for overrides in per_job]
+    return split_common([row["overrides"].split() for row in rows])
 
 
 def cells(row: dict[str, Any]) -> dict[str, str]:

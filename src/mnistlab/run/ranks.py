@@ -1,0 +1,46 @@
+"""Which process of a DDP run this is, known before Lightning starts (torch-free: the resolvers use it)."""
+
+import os
+from datetime import datetime, timedelta
+
+# What the launchers set in each process they start, before any of our code runs: torchrun (RANK), SLURM's
+# tasks (SLURM_PROCID), Lightning's own DDP children (LOCAL_RANK and NODE_RANK).
+RANK_VARIABLES = ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK")
+
+
+def is_rank_zero() -> bool:
+    """Whether this is rank zero of a DDP run, or the only process: the one that writes the run's files."""
+    return all(int(os.environ.get(name) or 0) == 0 for name in RANK_VARIABLES)
+
+
+def run_stamp(pattern: str) -> str:
+    """The time stamp of a new run dir, the same in every process of a DDP run that a launcher started.
+
+    Each process composes its own config, and ``${now:...}`` would give each its own dir. Under torchrun, rank
+    zero's time reaches the others through the store torchrun's agent keeps for its workers; SLURM tasks
+    started by srun name the dir after their job and step. (Lightning's own launcher hands its children
+    rank zero's dir; submitit's jobs run in their sweep's dirs.)
+    """
+    if (
+        int(os.environ.get("WORLD_SIZE") or 1) > 1
+        and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    ):
+        return torchrun_rank_zero_time(pattern)
+    if int(os.environ.get("SLURM_STEP_NUM_TASKS") or 1) > 1 and "SUBMITIT_FOLDER" not in os.environ:
+        return f"slurm_{os.environ['SLURM_JOB_ID']}.{os.environ.get('SLURM_STEP_ID', 0)}"
+    return datetime.now().strftime(pattern)
+
+
+def torchrun_rank_zero_time(pattern: str) -> str:
+    import torch.distributed  # torchrun has started torch's processes: it is there to be loaded
+
+    store = torch.distributed.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        is_master=False,
+        timeout=timedelta(seconds=60),
+    )
+    key = f"mnistlab/run_stamp/{os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)}"
+    if int(os.environ["RANK"]) == 0:
+        store.set(key, datetime.now().strftime(pattern))
+    return store.get(key).decode()
