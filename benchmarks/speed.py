@@ -3,6 +3,7 @@
     python benchmarks/speed.py --data-dir ../shared/data [--quick] [--json PATH] [--trainer gpu]
     python benchmarks/speed.py --profile --cases small         # where the project's epoch goes
     python benchmarks/speed.py --cases small callbacks=none    # any Hydra overrides, for both sides
+    python benchmarks/speed.py --speedrun --seeds 0 1 2 3 4    # experiment=speedrun: fit s, test accuracy
 
 For each case the project side is a normal run: the real conf/ composed with Hydra's compose API, then
 ``build_datamodule``, ``build_model`` and ``build_trainer`` as ``mnistlab.run.train`` calls them, with the
@@ -15,6 +16,9 @@ callbacks, logger or progress bar; it tells what Lightning itself costs from wha
 The sides take turns, so that a change in the machine's load hits all of them. Start-up is measured
 in fresh processes: to the composed config (``train.py --cfg job``), to each phase up to the first training
 step of ``train.py``, and the time to import torch, lightning and torchvision alone, for comparison.
+With ``--speedrun``, each seed of ``experiment=speedrun`` runs whole as ``train.py`` runs it (fit, then the
+test of the best checkpoint), next to a plain loop of the same recipe, taking turns: the fit seconds (training
+and validation, ``fit_seconds`` in metrics.json) and the test accuracy of each, and their medians.
 Results: docs/benchmarks.md.
 """
 
@@ -48,7 +52,7 @@ from torch import Tensor
 from mnistlab.data.augment import random_affine
 from mnistlab.io.atomic import write_json
 from mnistlab.run.run_dir import register_resolvers
-from mnistlab.run.train import build_datamodule, build_model, build_trainer
+from mnistlab.run.train import build_datamodule, build_model, build_trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -76,6 +80,8 @@ CASES = (
     Case("cnn", "cnn 3 conv blocks 32-64-128, AdamW, b128", (*DEFAULT_RECIPE, "model=cnn"), 1.10),
     Case("mlp_b20", "784-512-512-10, SGD (seed 004), b20", (*SEED004, "data.batch_size=20"), 1.5),
 )
+# The speedrun's targets (issue 14): each seed's test accuracy, the median fit on 2 CPU cores, project/plain.
+SPEEDRUN_ACC_TARGET, SPEEDRUN_FIT_TARGET_S, SPEEDRUN_RATIO_TARGET = 0.99, 20.0, 1.10
 STARTUP_TARGET_S = 2.0  # start-up to the first training step, beyond the time to import the libraries
 
 
@@ -295,6 +301,99 @@ def plain_loop(cfg: DictConfig, epochs: int, device: torch.device) -> Clock:
     return clock
 
 
+def plain_speedrun(cfg: DictConfig, device: torch.device) -> dict[str, float]:
+    """The speedrun's recipe by hand: its net, batches, optimizer, schedule and smoothed loss, validated as
+    often as the config says; fit seconds as metrics.json counts them, then the test accuracy (not timed)."""
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("test")
+    net = build_model(cfg, datamodule).net.to(device)
+    x_train, y_train = datamodule.train_set.inputs.to(device), datamodule.train_set.labels.to(device)
+    batch_size, epochs = cfg.data.batch_size, cfg.trainer.max_epochs
+    smoothing = cfg.model.get("label_smoothing", 0.0)
+    started = time.perf_counter()
+    optimizer = instantiate(cfg.optimizer)(params=net.parameters())
+    steps = -(-len(y_train) // batch_size) * epochs
+    scheduler = instantiate(cfg.scheduler)(optimizer, **scheduler_length(cfg.scheduler, steps))
+    for epoch in range(epochs):
+        net.train()
+        for idx in torch.randperm(len(y_train), device=device).split(batch_size):
+            loss = F.cross_entropy(net(x_train[idx]), y_train[idx], label_smoothing=smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+        if (epoch + 1) % cfg.trainer.check_val_every_n_epoch == 0:
+            accuracy(net, datamodule.val_set, cfg.data.eval_batch_size, device)  # as the project validates
+    fit_s = time.perf_counter() - started
+    test_acc = accuracy(net, datamodule.test_set, cfg.data.eval_batch_size, device)
+    return {"fit_s": round(fit_s, 3), "test_acc": test_acc}
+
+
+def accuracy(net: torch.nn.Module, tensors: Any, batch_size: int, device: torch.device) -> float:
+    net.eval()
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    with torch.no_grad():
+        for x, y in zip(tensors.inputs.split(batch_size), tensors.labels.split(batch_size), strict=True):
+            correct += (net(x.to(device)).argmax(dim=1) == y.to(device)).sum()
+    return round(correct.item() / len(tensors), 5)
+
+
+def project_speedrun(job: Job) -> dict[str, float]:
+    """A whole run of train.py's flow: fit, then the test of the best checkpoint; its metrics.json numbers."""
+    with environment(job.env):
+        result = train(job.cfg)
+    return {"fit_s": result.fit_seconds, "test_acc": round(result.test_acc, 5)}
+
+
+def measure_speedrun(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    device = plain_device(args.trainer)
+    overrides = ["experiment=speedrun", f"trainer={args.trainer}", *args.overrides]
+    seeds: dict[int, dict[str, dict[str, float]]] = {}
+    for turn, seed in enumerate(args.seeds):
+        job = compose_job(args.data_dir, workdir / f"speedrun-{seed}", [*overrides, f"seed={seed}"])
+        sides = [
+            ("project", lambda job: project_speedrun(job)),
+            ("plain", lambda job: plain_speedrun(job.cfg, device)),
+        ]
+        seeds[seed] = {side: run(job) for side, run in (sides if turn % 2 == 0 else reversed(sides))}
+    project_s = statistics.median(run["project"]["fit_s"] for run in seeds.values())
+    plain_s = statistics.median(run["plain"]["fit_s"] for run in seeds.values())
+    return {
+        "project_fit_s": round(project_s, 3),
+        "plain_fit_s": round(plain_s, 3),
+        "ratio": round(project_s / plain_s, 3),
+        "target_ratio": SPEEDRUN_RATIO_TARGET,
+        "target_fit_s": SPEEDRUN_FIT_TARGET_S,
+        "target_test_acc": SPEEDRUN_ACC_TARGET,
+        "min_project_test_acc": min(run["project"]["test_acc"] for run in seeds.values()),
+        "seeds": {str(seed): run for seed, run in seeds.items()},
+    }
+
+
+def print_speedrun(speedrun: dict[str, Any], console: Console) -> None:
+    table = Table(title="experiment=speedrun: fit seconds (training + validation) and test accuracy per seed")
+    for column in ("seed", "project fit s", "project test acc", "plain fit s", "plain test acc"):
+        table.add_column(column, justify="right")
+    for seed, run in speedrun["seeds"].items():
+        project, plain = run["project"], run["plain"]
+        table.add_row(
+            seed,
+            f"{project['fit_s']:.2f}",
+            f"{project['test_acc']:.2%}",
+            f"{plain['fit_s']:.2f}",
+            f"{plain['test_acc']:.2%}",
+        )
+    table.add_row(
+        "median",
+        f"{speedrun['project_fit_s']:.2f} (target ≤ {SPEEDRUN_FIT_TARGET_S:.0f})",
+        f"min {speedrun['min_project_test_acc']:.2%} (target ≥ {SPEEDRUN_ACC_TARGET:.0%})",
+        f"{speedrun['plain_fit_s']:.2f}",
+        f"ratio {speedrun['ratio']:.2f} (target ≤ {SPEEDRUN_RATIO_TARGET:.2f})",
+    )
+    console.print(table)
+
+
 def scheduler_length(scheduler_cfg: DictConfig, steps: int) -> dict[str, int]:
     # The same run-length arguments the LightningModule fills in from the trainer.
     target = scheduler_cfg._target_
@@ -336,8 +435,8 @@ def measure_case(case: Case, args: argparse.Namespace, plan: Plan, workdir: Path
             (alone, lambda job: lightning_alone_epochs(job, epochs)),
             (plain, lambda job: plain_epochs(job, epochs, device)),
         ]
-        for clock, train in sides if rep % 2 == 0 else reversed(sides):  # take turns at going first
-            laps = train(job)
+        for clock, run_side in sides if rep % 2 == 0 else reversed(sides):  # take turns at going first
+            laps = run_side(job)
             clock.wall += laps.wall
             clock.cpu += laps.cpu
     project_s, alone_s, plain_s = (statistics.median(clock.wall) for clock in (project, alone, plain))
@@ -473,6 +572,11 @@ def measure_startup(data_dir: Path, plan: Plan, workdir: Path) -> dict[str, Any]
 
 
 def print_results(results: dict[str, Any], console: Console) -> None:
+    if "speedrun" in results:
+        print_speedrun(results["speedrun"], console)
+    if not results["cases"]:
+        print_machine(results["machine"], console)
+        return
     table = Table(title="Seconds per epoch (median): the project's train.py, Lightning alone, a plain loop")
     columns = ("case", "net, recipe", "project s", "Lightning alone s", "plain s", "ratio", "target", "met")
     for column in (*columns, "Lightning alone / plain"):
@@ -505,7 +609,10 @@ def print_results(results: dict[str, Any], console: Console) -> None:
             f"{startup['beyond_imports_s']:.2f} {'yes' if met else '[red]no[/red]'}",
         )
         console.print(start_table)
-    machine = results["machine"]
+    print_machine(results["machine"], console)
+
+
+def print_machine(machine: dict[str, Any], console: Console) -> None:
     console.print(
         f"torch threads {machine['torch_threads']} of {machine['cpus']} CPUs, GPU {machine['cuda']}; "
         f"load average {machine['load_before']} before, {machine['load_after']} after"
@@ -529,6 +636,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="instead: where each case's epoch goes, by Lightning's SimpleProfiler",
     )
+    parser.add_argument(
+        "--speedrun",
+        action="store_true",
+        help="instead: whole runs of experiment=speedrun, one per seed, next to a plain loop of its recipe",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="for --speedrun")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads for both sides (default: torch's)")
     parser.add_argument(
         "overrides",
@@ -561,10 +674,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if args.json:
                 write_json(args.json, {"profile": profiles})
             return {"profile": profiles}
-        for case in CASES:
+        if args.speedrun:
+            results["speedrun"] = measure_speedrun(args, workdir)
+        for case in CASES if not args.speedrun else ():
             if case.name in args.cases:
                 results["cases"][case.name] = measure_case(case, args, plan, workdir)
-        if not args.no_startup:
+        if not args.no_startup and not args.speedrun:
             results["startup"] = measure_startup(args.data_dir, plan, workdir)
             results["startup_s"] = results["startup"]["first_step_s"]
     results["machine"] = {

@@ -1,5 +1,6 @@
 """The real conf/: every option of every group and every experiment composes and builds what it names."""
 
+import functools
 import os
 from pathlib import Path
 
@@ -108,10 +109,25 @@ def test_every_experiment_composes_as_written_and_runs_a_whole_training_run(
     # Every value the experiment file sets itself is in the composed config (unless the tests' shrink set it).
     shrunk = {override.split("=")[0] for override in SHRINK}
     written = OmegaConf.to_container(OmegaConf.load(CONF / "experiment" / f"{experiment}.yaml"))
+    composed = OmegaConf.to_container(cfg)  # unresolved: an interpolation the file writes reads as written
     for key, value in experiment_leaves(written):
         if key not in shrunk:
-            assert OmegaConf.select(cfg, key) == value, key
+            assert functools.reduce(dict.__getitem__, key.split("."), composed) == value, key
     tiny_run(cfg, mnist_dir)
+
+
+def test_the_speedrun_validates_only_its_last_epoch_and_trains_with_smoothed_targets(compose_cfg, mnist_dir):
+    cfg = compose_cfg("experiment=speedrun", "trainer.max_epochs=3", "data.batch_size=100")
+    model = build_model(cfg, build_datamodule(cfg))
+    assert not any(isinstance(layer, torch.nn.Dropout) for layer in model.net)
+    assert [type(layer).__name__ for layer in model.net[-2:]] == ["Flatten", "Linear"]  # no hidden layer
+    assert model.train_loss_fn.keywords == {"label_smoothing": 0.1}
+    result = train(cfg)
+    assert (result.status, result.epochs_run) == ("finished", 3)
+    # One validation, after the last of the three epochs: the best checkpoint is that epoch's.
+    assert result.best_epoch == 2
+    best = torch.load(result.best_checkpoint, weights_only=True)
+    assert best["epoch"] == 2
 
 
 def test_classic_experiments_build_their_tutorials_pieces(compose_cfg):

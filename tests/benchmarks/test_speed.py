@@ -59,3 +59,26 @@ def test_quick_benchmark_writes_every_case_and_the_startup_times(tmp_path: Path)
     # Each phase of the child train.py comes after the one before it; the last is its first step.
     phases = [startup["phases_s"][phase] for phase in STARTUP_PHASES]
     assert phases == sorted(phases) and phases[-1] == startup["first_step_s"]
+
+
+def test_speedrun_mode_writes_each_seeds_fit_seconds_and_test_accuracy(tmp_path: Path):
+    shrink = ["trainer.max_epochs=2", "data.batch_size=100", "callbacks.progress_bar.refresh_rate=0"]
+    results, printed = run_quick_benchmark(tmp_path, "--speedrun", *shrink, "--seeds", "3", "4")
+    speedrun = results["speedrun"]
+    assert sorted(speedrun["seeds"]) == ["3", "4"]
+    for seed, run in speedrun["seeds"].items():
+        for side in ("project", "plain"):
+            assert run[side]["fit_s"] > 0, (seed, side)
+            assert 0 <= run[side]["test_acc"] <= 1, (seed, side)
+    fits = {
+        side: sorted(run[side]["fit_s"] for run in speedrun["seeds"].values())
+        for side in ("project", "plain")
+    }
+    assert speedrun["project_fit_s"] == pytest.approx(sum(fits["project"]) / 2, abs=1e-3)  # median of two
+    assert speedrun["ratio"] == pytest.approx(speedrun["project_fit_s"] / speedrun["plain_fit_s"], rel=1e-2)
+    assert speedrun["min_project_test_acc"] == min(
+        run["project"]["test_acc"] for run in speedrun["seeds"].values()
+    )
+    assert (speedrun["target_test_acc"], speedrun["target_ratio"]) == (0.99, 1.10)
+    assert results["cases"] == {} and "startup" not in results
+    assert "experiment=speedrun" in printed and "median" in printed

@@ -1,10 +1,15 @@
 """Every architecture, built from conf/model: its forward pass, a few steps that learn, its checkpoints."""
 
+import re
+
 import pytest
 import torch
+import torch.nn.functional as F
+from hydra.errors import InstantiationException
 from lightning import Trainer
 from torch.utils.data import DataLoader, TensorDataset
 
+from mnistlab.errors import MnistlabError
 from mnistlab.run.train import build_datamodule, build_model
 
 ARCHITECTURES = {
@@ -13,6 +18,13 @@ ARCHITECTURES = {
     "mlp_softmax_init_std": ["model=mlp", "model.output=softmax", "model.init_std=0.01"],
     "mlp_dropout_batch_norm": ["model=mlp", "model.dropout=0.2", "model.batch_norm=true"],
     "cnn": ["model=cnn"],
+    "cnn_no_hidden_layer_smoothed": [
+        "model=cnn",
+        "model.channels=[8,16]",
+        "model.hidden_size=null",
+        "model.dropout=0",
+        "model.label_smoothing=0.1",
+    ],
     "scratch_gd": ["model=scratch", "optimizer=gd", "optimizer.lr=0.05"],
 }
 
@@ -60,3 +72,24 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(built, tmp_path):
     restored = type(model).load_from_checkpoint(path)
     restored.eval()
     assert torch.equal(restored(batch[0]), model(batch[0]))
+
+
+def test_label_smoothing_shapes_the_training_loss_only(compose_cfg):
+    cfg = compose_cfg("model=mlp", "model.label_smoothing=0.2", "scheduler=none")
+    datamodule = build_datamodule(cfg)
+    model = build_model(cfg, datamodule)
+    images, labels = datamodule.train_set[torch.arange(64)]
+    logits = model(images)
+    smoothed = F.cross_entropy(logits, labels, label_smoothing=0.2)
+    assert torch.equal(model.train_loss_fn(logits, labels), smoothed)
+    assert torch.equal(model.loss_fn(logits, labels), F.cross_entropy(logits, labels))
+    assert not torch.isclose(smoothed, F.cross_entropy(logits, labels))
+
+
+@pytest.mark.parametrize("override", ["model.output=log_softmax", "model.output=softmax"])
+def test_label_smoothing_needs_logits(compose_cfg, override):
+    cfg = compose_cfg("model=mlp", "model.label_smoothing=0.1", override)
+    with pytest.raises(InstantiationException) as error:  # Hydra's wrapper; the entry points print the cause
+        build_model(cfg, build_datamodule(cfg))
+    assert isinstance(error.value.__cause__, MnistlabError)
+    assert re.search(r"model.label_smoothing=0.1 smooths .* model.output=logits", str(error.value.__cause__))

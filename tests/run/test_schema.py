@@ -35,6 +35,8 @@ BAD = [  # override, the value as the message shows it, what the message says is
     ("callbacks.confusion_matrix.every_n_epochs=0", "0", WHOLE),
     ("optimizer.foreach=maybe", "'maybe'", "true, false or null (torch chooses)"),
     ("model.compile=yes", "'yes'", "true or false"),
+    ("model.label_smoothing=1", "1", "a number in [0, 1)"),
+    ("model.label_smoothing=-0.1", "-0.1", "a number in [0, 1)"),
     ("trainer.precision=bf16", "'bf16'", "one of 32-true, bf16-mixed, 16-mixed, bf16-true, 16-true, 64-true"),
 ]
 
@@ -103,6 +105,12 @@ def test_a_bad_regression_value_is_refused_too(compose_cfg, override, shown, all
 def test_cnn_dropout_is_checked_too(compose_cfg):
     with pytest.raises(MnistlabError, match=r"model.dropout=1.5 is not allowed"):
         validate_config(compose_cfg("model=cnn", "model.dropout=1.5"))
+
+
+def test_cnn_hidden_size_is_null_or_a_size(compose_cfg):
+    validate_config(compose_cfg("model=cnn", "model.hidden_size=null"))
+    with pytest.raises(MnistlabError, match=r"model.hidden_size=0 is not allowed: it must be null or"):
+        validate_config(compose_cfg("model=cnn", "model.hidden_size=0"))
 
 
 def test_the_check_comes_before_the_data_is_read(compose_cfg, tmp_path):

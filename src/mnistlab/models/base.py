@@ -1,5 +1,6 @@
 """The steps, loss and metrics every architecture shares; subclasses only build ``self.net``."""
 
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -48,6 +49,7 @@ class ImageClassifier(LightningModule):
         compile: bool = False,
         task: str = "classification",
         num_outputs: int | None = None,  # the last layer's width; a score per class if None
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
         if output not in OUTPUTS:
@@ -59,6 +61,13 @@ class ImageClassifier(LightningModule):
                 f"model.output={output!r} is for classification: a regression net's outputs are its "
                 "predictions, so keep model.output=logits (the last layer as it is)"
             )
+        if not 0 <= label_smoothing < 1:
+            raise MnistlabError(f"model.label_smoothing={label_smoothing} must lie in [0, 1)")
+        if label_smoothing and (task != "classification" or output != "logits"):
+            raise MnistlabError(
+                f"model.label_smoothing={label_smoothing} smooths a classifier's cross-entropy on logits: "
+                "use it with model.output=logits on classification data, or set it to 0"
+            )
         # Factories stay out of the checkpoint: it must hold nothing but tensors and plain values.
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.optimizer_factory = optimizer
@@ -69,6 +78,10 @@ class ImageClassifier(LightningModule):
         self.output_activation, loss_fn = OUTPUTS[output]
         # A regression's loss is the mean squared error of the raw outputs (model.output=logits).
         self.loss_fn = loss_fn if self.classifies else F.mse_loss
+        # Smoothing shapes training only: val/loss and test/loss stay the plain loss, comparable across runs.
+        self.train_loss_fn = self.loss_fn
+        if label_smoothing:
+            self.train_loss_fn = functools.partial(F.cross_entropy, label_smoothing=label_smoothing)
 
         self.train_loss = MeanMetric()
         # Evaluation losses as metrics too: under DDP they reduce sum and count over all processes, the mean
@@ -97,7 +110,7 @@ class ImageClassifier(LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         out = self(x)
-        loss = self.loss_fn(out, y)
+        loss = self.train_loss_fn(out, y)
         # A step only keeps its tensors: a self.log and a metric update per step cost more than a small net's
         # whole step (docs/benchmarks.md). They are reduced on the device every log interval, which is also
         # when Lightning writes step metrics to the logger.

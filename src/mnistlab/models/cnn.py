@@ -1,5 +1,5 @@
 """A small convolutional net: one conv block per entry of ``channels`` (three by default), then a fully
-connected head."""
+connected head (or, with ``hidden_size=None``, a single linear layer from the features to the classes)."""
 
 import itertools
 import math
@@ -23,7 +23,11 @@ def conv_block(n_in: int, n_out: int) -> nn.Sequential:
 
 class CNN(ImageClassifier):
     def __init__(
-        self, channels: Sequence[int] = (32, 64, 128), hidden_size: int = 128, dropout: float = 0.25, **base
+        self,
+        channels: Sequence[int] = (32, 64, 128),
+        hidden_size: int | None = 128,
+        dropout: float = 0.25,
+        **base,
     ) -> None:
         super().__init__(**base)
         if len(self.hparams.input_shape) != 3:
@@ -36,12 +40,9 @@ class CNN(ImageClassifier):
         blocks = [conv_block(n_in, n_out) for n_in, n_out in itertools.pairwise(widths)]
         shrink = 2 ** len(channels)
         features = widths[-1] * math.prod((height // shrink, width // shrink))
-        self.net = nn.Sequential(
-            *blocks,
-            nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(features, hidden_size),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden_size, self.num_outputs),
-        )
+        if hidden_size is None:  # the speedrun's head: features straight to the classes
+            head = [nn.Dropout(dropout)] if dropout else []
+        else:  # layer for layer as before, so that earlier checkpoints keep their weights' names
+            head = [nn.Dropout(dropout), nn.Linear(features, hidden_size), nn.ReLU(), nn.Dropout(dropout)]
+            features = hidden_size
+        self.net = nn.Sequential(*blocks, nn.Flatten(), *head, nn.Linear(features, self.num_outputs))

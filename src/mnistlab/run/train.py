@@ -16,6 +16,7 @@ from mnistlab.callbacks import (
     StopOnDivergence,
     TrainingDiverged,
 )
+from mnistlab.callbacks.dispatch import skip_empty_batch_hooks
 from mnistlab.io.checkpoint_io import AtomicCheckpointIO
 from mnistlab.io.disk import check_room_for_checkpoints
 from mnistlab.run.interruptions import reporting_interruptions
@@ -63,9 +64,11 @@ def build_trainer(cfg: DictConfig) -> Trainer:
         EndOnDeadProcess(cfg.paths.output_dir, cfg.seed),
     ]
     loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values()]
-    return instantiate(
+    trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
+    skip_empty_batch_hooks(trainer)  # also the callbacks the Trainer adds itself (bar, model summary)
+    return trainer
 
 
 def train(cfg: DictConfig) -> RunResult:

@@ -1,0 +1,32 @@
+"""Lightning calls every hook of every callback at every batch, whether the callback overrides it or not, each
+call inside a profiler context keyed by an f-string of the callback's ``state_key`` (docs/benchmarks.md).
+It skips a hook that is not callable: a callback's batch hooks that only ``Callback``'s empty defaults fill
+are set to None on the instance, so that the batch loop calls only the hooks that do something."""
+
+from lightning import Callback, Trainer
+
+BATCH_HOOKS = (
+    "on_train_batch_start",
+    "on_before_backward",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_before_zero_grad",
+    "on_train_batch_end",
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_test_batch_start",
+    "on_test_batch_end",
+    "on_predict_batch_start",
+    "on_predict_batch_end",
+)
+
+
+def overrides(callback: Callback, hook: str) -> bool:
+    return getattr(type(callback), hook, None) is not getattr(Callback, hook)
+
+
+def skip_empty_batch_hooks(trainer: Trainer) -> None:
+    for callback in trainer.callbacks:
+        for hook in BATCH_HOOKS:
+            if not overrides(callback, hook):
+                setattr(callback, hook, None)

@@ -1,0 +1,27 @@
+"""The batch loop calls only the callbacks' batch hooks that do something."""
+
+from lightning import Callback
+
+from mnistlab.callbacks.dispatch import BATCH_HOOKS
+from mnistlab.run.train import build_datamodule, build_model, build_trainer
+
+
+def test_a_run_calls_only_the_batch_hooks_its_callbacks_override(compose_cfg):
+    cfg = compose_cfg("model=mlp", "+trainer.profiler=simple", "trainer.max_epochs=1")
+    datamodule = build_datamodule(cfg)
+    trainer = build_trainer(cfg)
+    for callback in trainer.callbacks:
+        for hook in BATCH_HOOKS:
+            overridden = getattr(type(callback), hook) is not getattr(Callback, hook)
+            assert callable(getattr(callback, hook)) == overridden, (type(callback).__name__, hook)
+    trainer.fit(build_model(cfg, datamodule), datamodule=datamodule)
+
+    called = {name for name in trainer.profiler.recorded_durations if name.startswith("[Callback]")}
+    # Overridden: still called at every step (the divergence check, the bar, the checkpoints' step counter).
+    assert "[Callback]StopOnDivergence.on_train_batch_end" in called
+    assert "[Callback]TQDMProgressBar.on_train_batch_end" in called
+    assert any(name.endswith("ConfusionMatrixFigure.on_validation_batch_end") for name in called)
+    # Only epoch hooks: never called per batch.
+    assert not [name for name in called if "SeedEachEpoch" in name and "batch" in name]
+    assert not [name for name in called if name.endswith(("on_before_backward", "on_after_backward"))]
+    assert "[Callback]SeedEachEpoch.on_train_epoch_start" in called
