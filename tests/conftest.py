@@ -316,3 +316,17 @@ def get_json(url: str, body: dict | None = None) -> Any:
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
+
+
+# Debian's chromium, driven by Playwright (the browser tests), never a browser Playwright would download.
+# Without the background-networking flags it tries, and fails, to reach Google's hosts on this closed network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]

@@ -9,21 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import compose_config, free_port, get_json, write_mnist
+from conftest import CHROMIUM, CHROMIUM_ARGS, compose_config, free_port, get_json, write_mnist
 from hydra.core.global_hydra import GlobalHydra
 
 from mnistlab.run.train import train
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1400, "height": 900}
 # What a user opens TensorBoard for; docs/dashboards.md gives this link.
 CURVES = "?tagFilter=%5E(train%7Cval)%2F(loss%7Cacc)%24#timeseries"

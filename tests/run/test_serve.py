@@ -12,24 +12,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, stroke_digits
+from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, stroke_digits
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from mnistlab.errors import MnistlabError
 from mnistlab.run.serve import bind, create_app
 from mnistlab.run.trained_model import CheckpointModel
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def png(image: Image.Image) -> bytes:
