@@ -43,6 +43,7 @@ def check_cases(results: dict[str, Any], printed: str, names: list[str]) -> None
         assert name in printed  # the printed table has a row per case
 
 
+@pytest.mark.slow  # a benchmark run, however small: CI runs the slow group
 def test_quick_benchmark_of_two_cases_writes_their_seconds_and_ratios(tmp_path: Path):
     results, printed = run_quick_benchmark(tmp_path, "--no-startup", "--cases", "small", "mlp_b20")
     check_cases(results, printed, ["small", "mlp_b20"])
@@ -61,6 +62,7 @@ def test_quick_benchmark_writes_every_case_and_the_startup_times(tmp_path: Path)
     assert phases == sorted(phases) and phases[-1] == startup["first_step_s"]
 
 
+@pytest.mark.slow  # whole runs of the speedrun and its plain loop: CI runs the slow group
 def test_speedrun_mode_writes_each_seeds_fit_seconds_and_test_accuracy(tmp_path: Path):
     shrink = ["trainer.max_epochs=2", "data.batch_size=100", "callbacks.progress_bar.refresh_rate=0"]
     results, printed = run_quick_benchmark(tmp_path, "--speedrun", *shrink, "--seeds", "3", "4")

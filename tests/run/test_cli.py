@@ -94,10 +94,12 @@ def test_a_pickled_payload_is_refused_in_one_line_and_never_runs(commands, comma
     assert not commands.marker.exists()
 
 
-@pytest.mark.parametrize("script", ["train.py", "eval.py", "predict.py", "export.py", "serve.py"])
-@pytest.mark.parametrize("flags", [["--help"], ["--cfg", "job"]], ids=["help", "cfg"])
-def test_help_and_the_composed_config_need_no_torch(script, flags):
-    """The training stack loads inside the task: asking what a command would do must not wait for it."""
+SCRIPTS = ["train.py", "eval.py", "predict.py", "export.py", "serve.py"]
+FLAGS = {"help": ["--help"], "cfg": ["--cfg", "job"]}
+
+
+def no_torch_probe(script: str, flags: list[str]) -> subprocess.Popen:
+    """A fresh interpreter runs the entry point as `python <script> <flags>` would, then says what loaded."""
     probe = (
         "import runpy, sys\n"
         f"sys.argv = [{script!r}, *{flags!r}]\n"
@@ -107,7 +109,22 @@ def test_help_and_the_composed_config_need_no_torch(script, flags):
         "    pass\n"
         "print('loaded:', sorted({name.split('.')[0] for name in sys.modules} & {'torch', 'lightning'}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-c", probe]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def probes():
+    """Every entry point with --help and with --cfg job, all started at once."""
+    started = {(script, flag): no_torch_probe(script, FLAGS[flag]) for script in SCRIPTS for flag in FLAGS}
+    return {key: result_of(process) for key, process in started.items()}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("flag", FLAGS)
+def test_help_and_the_composed_config_need_no_torch(probes, script, flag):
+    """The training stack loads inside the task: asking what a command would do must not wait for it."""
+    result = probes[script, flag]
     assert result.returncode == 0, result.stderr[-2000:]
     assert "loaded: []" in result.stdout, result.stdout[-2000:]
     assert ("seed" if script == "train.py" else "ckpt_path") in result.stdout  # it did print something

@@ -22,6 +22,7 @@ def train_and_evaluate(tmp_path, *args: str) -> tuple[dict, dict, dict]:
     return trained, evaluated, torch.load(best, weights_only=True)
 
 
+@pytest.mark.slow  # a training run and an eval.py in subprocesses; CI runs the slow group
 def test_a_bf16_mixed_run_trains_and_eval_repeats_its_test(tmp_path):
     trained, evaluated, checkpoint = train_and_evaluate(
         tmp_path, "model=cnn", "model.channels=[8,16]", "trainer.precision=bf16-mixed"
