@@ -4,22 +4,17 @@ beside it, at every test."""
 import warnings
 from typing import Any
 
-from lightning import Callback, LightningModule, Trainer
+from lightning import LightningModule, Trainer
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from mnistlab.dashboards.tensorboard import (
-    classifies,
-    draws_this_validation,
-    log_figure,
-    short_labels,
-    takes_figures,
-)
+from mnistlab.dashboards.evaluation_figure import EvaluationFigure
+from mnistlab.dashboards.tensorboard import classifies, log_figure, short_labels, takes_figures
 
 
-class ConfusionMatrixFigure(Callback):
+class ConfusionMatrixFigure(EvaluationFigure):
     """Counts (true class, predicted class) pairs on the device during evaluation, then draws them once.
 
     Drawing with matplotlib (a hundred numbers to render) costs a sizeable part of a small MLP's epoch
@@ -28,51 +23,25 @@ class ConfusionMatrixFigure(Callback):
     """
 
     def __init__(self, every_n_epochs: int = 1) -> None:
-        self.every_n_epochs = every_n_epochs
+        super().__init__(every_n_epochs)
         self.matrix: MulticlassConfusionMatrix | None = None
 
-    def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
-        self.matrix = None
-        # Counted on every DDP process, each on its share of the data: compute() sums them all.
-        shown = draws and classifies(pl_module) and takes_figures(trainer)
-        if shown and not trainer.sanity_checking:
-            num_classes = pl_module.hparams.num_classes
-            self.matrix = MulticlassConfusionMatrix(num_classes).to(pl_module.device)
+    def shows(self, trainer: Trainer, pl_module: LightningModule) -> bool:
+        # The same answer on every DDP process: each counts its share, and compute() sums them all.
+        return classifies(pl_module) and takes_figures(trainer)
 
-    def _log(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        if self.matrix is None:
-            return
+    def reset(self, pl_module: LightningModule) -> None:
+        self.matrix = MulticlassConfusionMatrix(pl_module.hparams.num_classes).to(pl_module.device)
+
+    def add(self, outputs: Any, batch: Any) -> None:
+        self.matrix.update(outputs["preds"], batch[1])
+
+    def draw(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         matrix = self.matrix.compute()  # on every process: under DDP it is a collective
         # The test matrix gets each class's accuracy beside it: one card instead of ten one-dot charts.
         labels = short_labels(pl_module.class_names)
         figure = draw_confusion_matrix(self.matrix, matrix, labels, stage, per_class=stage == "test")
         log_figure(trainer, f"{stage}/confusion_matrix", figure)  # rank zero alone writes
-
-    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start(trainer, pl_module, draws=draws_this_validation(trainer, self.every_n_epochs))
-
-    def on_validation_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if self.matrix is not None:
-            self.matrix.update(outputs["preds"], batch[1])
-
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._log(trainer, pl_module, "val")
-
-    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start(trainer, pl_module)
-
-    on_test_batch_end = on_validation_batch_end  # counting is the same in both stages
-
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._log(trainer, pl_module, "test")
 
 
 def draw_confusion_matrix(

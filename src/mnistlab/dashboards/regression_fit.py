@@ -4,14 +4,15 @@ target curve, as seed 003's tutorial plots them, with their error below."""
 from typing import Any
 
 import torch
-from lightning import Callback, LightningModule, Trainer
+from lightning import LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from mnistlab.dashboards.tensorboard import classifies, draws_this_validation, log_figure, takes_figures
+from mnistlab.dashboards.evaluation_figure import EvaluationFigure
+from mnistlab.dashboards.tensorboard import classifies, log_figure, takes_figures
 
 
-class RegressionFitFigure(Callback):
+class RegressionFitFigure(EvaluationFigure):
     """Keeps each evaluation batch's inputs, predictions and targets on the device, then draws them once.
 
     Only regressions of one input on one target (``data=function``) have a curve to draw; classification
@@ -20,50 +21,30 @@ class RegressionFitFigure(Callback):
     """
 
     def __init__(self, every_n_epochs: int = 1) -> None:
-        self.every_n_epochs = every_n_epochs
-        self.kept: list[tuple[Tensor, Tensor, Tensor]] | None = None
+        super().__init__(every_n_epochs)
+        self.kept: list[tuple[Tensor, Tensor, Tensor]] = []
 
-    def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
+    def shows(self, trainer: Trainer, pl_module: LightningModule) -> bool:
         # Under DDP each process keeps its share; rank zero draws its own (the curve's shape, not a count).
-        shown = draws and not classifies(pl_module) and takes_figures(trainer) and trainer.is_global_zero
-        self.kept = [] if shown and not trainer.sanity_checking else None
+        return not classifies(pl_module) and takes_figures(trainer) and trainer.is_global_zero
 
-    def _log(self, trainer: Trainer, stage: str) -> None:
+    def reset(self, pl_module: LightningModule) -> None:
+        self.kept = []
+
+    def add(self, outputs: Any, batch: Any) -> None:
+        inputs, targets = batch
+        preds = outputs["preds"]
+        if inputs.shape[1:] == preds.shape[1:] == targets.shape[1:] == (1,):
+            self.kept.append((inputs, preds.detach(), targets))
+
+    def draw(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if not self.kept:
             return
         x, preds, targets = (
             torch.cat(parts).flatten().float().cpu() for parts in zip(*self.kept, strict=True)
         )
-        self.kept = None
+        self.kept = []
         log_figure(trainer, f"{stage}/fit", draw_fit(x, preds, targets, stage))
-
-    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start(trainer, pl_module, draws=draws_this_validation(trainer, self.every_n_epochs))
-
-    def on_validation_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        inputs, targets = batch
-        preds = outputs["preds"]
-        if self.kept is not None and inputs.shape[1:] == preds.shape[1:] == targets.shape[1:] == (1,):
-            self.kept.append((inputs, preds.detach(), targets))
-
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._log(trainer, "val")
-
-    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start(trainer, pl_module)
-
-    on_test_batch_end = on_validation_batch_end  # keeping is the same in both stages
-
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._log(trainer, "test")
 
 
 def draw_fit(x: Tensor, preds: Tensor, targets: Tensor, stage: str) -> Figure:
