@@ -1,30 +1,22 @@
 """Hydra's Optuna sweeper, resumable: rerun in the same sweep dir, a study kept in a database continues where
 it stopped, and the search ends at ``n_trials`` trials in all, not ``n_trials`` more.
 
-A Hydra plugin must live in the ``hydra_plugins`` package: Hydra instantiates no sweeper from elsewhere.
+A Hydra plugin must live in the ``hydra_plugins`` package: Hydra instantiates no sweeper from elsewhere. Hydra
+imports this module at every start to find its plugins, so Optuna itself is imported only in ``sweep``.
 """
 
-import logging
 from pathlib import Path
 from typing import Any
 
-import optuna
-import sqlalchemy
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
-from optuna.storages._rdb import models
-from optuna.trial import TrialState
-
-log = logging.getLogger(__name__)
 
 SQLITE = "sqlite:///"
-RDB_SCHEMES = ("sqlite:", "postgresql", "mysql", "oracle", "mssql")  # Optuna's RDBStorage; not redis://
-INTERRUPTED = "interrupted"  # user attribute of a trial that Ctrl-C or a crash of the sweep left running
 
 
 class ResumableOptunaSweeper(OptunaSweeper):
     def sweep(self, arguments: list[str]) -> Any:
+        from hydra_plugins.mnistlab_optuna._study import record_schema_version, resume
+
         impl = self.sweeper
         if impl.storage:
             if str(impl.storage).startswith(SQLITE):  # SQLite makes the file, not its folder
@@ -34,41 +26,3 @@ class ResumableOptunaSweeper(OptunaSweeper):
             impl.n_trials = max(impl.n_trials - done, 0)
             impl.job_idx = first_number  # job dirs are trial numbers: a resumed trial never meets an old dir
         return super().sweep(arguments)
-
-
-def record_schema_version(url: str) -> None:
-    """Optuna 2.x (all the sweeper takes) stamps a new database's schema version in a transaction that
-    SQLAlchemy 2 never commits, then refuses the database it made: the tables and the stamp made here,
-    committed, leave it nothing to stamp."""
-    if not url.startswith(RDB_SCHEMES):
-        return
-    engine = sqlalchemy.create_engine(url)
-    models.BaseModel.metadata.create_all(engine)
-    script = ScriptDirectory(str(Path(models.__file__).parent / "alembic"))
-    with engine.begin() as connection:
-        context = MigrationContext.configure(connection)
-        if context.get_current_revision() is None:
-            context.stamp(script, script.get_current_head())
-    engine.dispose()
-
-
-def resume(study_name: str | None, storage: str) -> tuple[int, int]:
-    """How many trials the stored study has finished, and the number its next trial gets.
-
-    Trials left running by an interrupted sweep are marked failed and their parameters queued again, so the
-    search goes on as if they had not started; they do not count towards ``n_trials``.
-    """
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:  # no such study yet: a new search
-        return 0, 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
-        study._storage.set_trial_state(trial._trial_id, TrialState.FAIL)
-        study.enqueue_trial(trial.params)
-    trials = study.get_trials(deepcopy=False)
-    finished = [t for t in trials if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED)]
-    waiting = [t.number for t in trials if t.state == TrialState.WAITING]
-    first_number = min(waiting) if waiting else len(trials)
-    log.info(f"Resuming study {study_name}: {len(finished)} trials finished, next is trial {first_number}")
-    return len(finished), first_number
