@@ -25,6 +25,8 @@ ARCHITECTURES = {
         "model.dropout=0",
         "model.label_smoothing=0.1",
     ],
+    "cnn_two_convs_per_block": ["model=cnn", "model.channels=[8,16]", "model.convs_per_block=2"],
+    "cnn_channels_last": ["model=cnn", "model.channels=[8,16]", "model.channels_last=true"],
     "scratch_gd": ["model=scratch", "optimizer=gd", "optimizer.lr=0.05"],
 }
 
@@ -84,6 +86,35 @@ def test_label_smoothing_shapes_the_training_loss_only(compose_cfg):
     assert torch.equal(model.train_loss_fn(logits, labels), smoothed)
     assert torch.equal(model.loss_fn(logits, labels), F.cross_entropy(logits, labels))
     assert not torch.isclose(smoothed, F.cross_entropy(logits, labels))
+
+
+def test_each_block_has_as_many_convolutions_as_asked_and_one_block_keeps_its_weight_names(compose_cfg):
+    cfg = compose_cfg("model=cnn", "model.channels=[8,16]")
+    datamodule = build_datamodule(cfg)
+    one = build_model(cfg, datamodule)
+    cfg.model.convs_per_block = 3
+    three = build_model(cfg, datamodule)
+    for model, convs in ((one, 1), (three, 3)):
+        for block in model.net[:2]:
+            assert sum(isinstance(layer, torch.nn.Conv2d) for layer in block) == convs
+    # One convolution a block is the layout of checkpoints made before the option existed.
+    first_block = [name for name in one.state_dict() if name.startswith("net.0.")][:3]
+    assert first_block == ["net.0.0.weight", "net.0.1.weight", "net.0.1.bias"]
+
+
+def test_channels_last_changes_the_layout_only(compose_cfg):
+    cfg = compose_cfg("model=cnn", "model.channels=[8,16]")
+    datamodule = build_datamodule(cfg)
+    plain = build_model(cfg, datamodule)
+    cfg.model.channels_last = True
+    nhwc = build_model(cfg, datamodule)
+    assert nhwc.state_dict().keys() == plain.state_dict().keys()  # checkpoints of either load into the other
+    nhwc.load_state_dict(plain.state_dict())
+    conv = nhwc.net[1][0].weight  # the second block: with one input channel both layouts are the same
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    images = datamodule.train_set[torch.arange(16)][0]
+    plain.eval(), nhwc.eval()
+    assert torch.allclose(nhwc(images), plain(images), atol=1e-5)
 
 
 @pytest.mark.parametrize("override", ["model.output=log_softmax", "model.output=softmax"])

@@ -107,6 +107,20 @@ def test_cnn_dropout_is_checked_too(compose_cfg):
         validate_config(compose_cfg("model=cnn", "model.dropout=1.5"))
 
 
+def test_cnn_convs_per_block_is_a_whole_number(compose_cfg):
+    with pytest.raises(
+        MnistlabError, match=r"model.convs_per_block=0 is not allowed: it must be a whole number >= 1"
+    ):
+        validate_config(compose_cfg("model=cnn", "model.convs_per_block=0"))
+
+
+def test_cnn_channels_last_is_true_or_false(compose_cfg):
+    with pytest.raises(
+        MnistlabError, match=r"model.channels_last='nhwc' is not allowed: it must be true or false"
+    ):
+        validate_config(compose_cfg("model=cnn", "model.channels_last=nhwc"))
+
+
 def test_cnn_hidden_size_is_null_or_a_size(compose_cfg):
     validate_config(compose_cfg("model=cnn", "model.hidden_size=null"))
     with pytest.raises(MnistlabError, match=r"model.hidden_size=0 is not allowed: it must be null or"):

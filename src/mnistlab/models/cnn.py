@@ -1,24 +1,29 @@
-"""A small convolutional net: one conv block per entry of ``channels`` (three by default), then a fully
-connected head (or, with ``hidden_size=None``, a single linear layer from the features to the classes)."""
+"""A small convolutional net: one conv block per entry of ``channels`` (three by default; each has
+``convs_per_block`` convolutions, then a max-pool), then a fully connected head (or, with
+``hidden_size=None``, a single linear layer from the features to the classes)."""
 
 import itertools
 import math
 from collections.abc import Sequence
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from mnistlab.errors import MnistlabError
 from mnistlab.models.base import ImageClassifier
 
 
-def conv_block(n_in: int, n_out: int) -> nn.Sequential:
-    # bias=False: BatchNorm's shift does the bias's job.
-    return nn.Sequential(
-        nn.Conv2d(n_in, n_out, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(n_out),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-    )
+def conv_block(n_in: int, n_out: int, convs: int = 1) -> nn.Sequential:
+    """``convs`` 3x3 convolutions, each with BatchNorm and ReLU, then a 2x2 max-pool."""
+    layers: list[nn.Module] = []
+    for width_in in [n_in] + [n_out] * (convs - 1):
+        # bias=False: BatchNorm's shift does the bias's job.
+        layers += [
+            nn.Conv2d(width_in, n_out, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(n_out),
+            nn.ReLU(),
+        ]
+    return nn.Sequential(*layers, nn.MaxPool2d(2))
 
 
 class CNN(ImageClassifier):
@@ -27,6 +32,8 @@ class CNN(ImageClassifier):
         channels: Sequence[int] = (32, 64, 128),
         hidden_size: int | None = 128,
         dropout: float = 0.25,
+        convs_per_block: int = 1,
+        channels_last: bool = False,
         **base,
     ) -> None:
         super().__init__(**base)
@@ -37,7 +44,7 @@ class CNN(ImageClassifier):
             )
         in_channels, height, width = self.hparams.input_shape
         widths = [in_channels, *channels]
-        blocks = [conv_block(n_in, n_out) for n_in, n_out in itertools.pairwise(widths)]
+        blocks = [conv_block(n_in, n_out, convs_per_block) for n_in, n_out in itertools.pairwise(widths)]
         shrink = 2 ** len(channels)
         features = widths[-1] * math.prod((height // shrink, width // shrink))
         if hidden_size is None:  # the speedrun's head: features straight to the classes
@@ -46,3 +53,12 @@ class CNN(ImageClassifier):
             head = [nn.Dropout(dropout), nn.Linear(features, hidden_size), nn.ReLU(), nn.Dropout(dropout)]
             features = hidden_size
         self.net = nn.Sequential(*blocks, nn.Flatten(), *head, nn.Linear(features, self.num_outputs))
+        # NHWC, weights and inputs alike: oneDNN's convolutions on a CPU run much faster so, bf16 most of all
+        # (docs/benchmarks.md, "Speedrun"). Only the layout changes: the weights keep their names and values.
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return super().forward(x)

@@ -89,6 +89,8 @@ RULES = (
     Rule("model.label_smoothing", "a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
     Rule("model.output", f"one of {', '.join(OUTPUTS)}", one_of(OUTPUTS)),
     Rule("model.compile", "true or false", lambda v: isinstance(v, bool)),
+    Rule("model.channels_last", "true or false", lambda v: isinstance(v, bool)),
+    Rule("model.convs_per_block", "a whole number >= 1", at_least(1)),
     Rule("model.init_std", "null or a number > 0", lambda v: v is None or (is_number(v) and v > 0)),
     Rule("model.init", f"one of {', '.join(INITS)}", one_of(INITS)),
     Rule("callbacks.confusion_matrix.every_n_epochs", "a whole number >= 1", at_least(1)),
