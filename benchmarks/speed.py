@@ -65,7 +65,6 @@ class Case:
     name: str
     description: str
     overrides: tuple[str, ...]
-    target: float
 
 
 # Seed 004's net and recipe: 784-512-512-10, dropout 0.2, SGD 0.01, no augmentation.
@@ -75,14 +74,18 @@ SEED004 = ("experiment=seed004",)
 DEFAULT_RECIPE = ("data/augment=none", "data.batch_size=128")
 SMALL_NET = ("model=mlp", "model.hidden_sizes=[64,128,64]", "model.batch_norm=true")
 CASES = (
-    Case("mlp", "784-512-512-10, SGD (seed 004), b128", (*SEED004, "data.batch_size=128"), 1.10),
-    Case("small", "784-64-128-64-10 + BN, AdamW, b128", (*DEFAULT_RECIPE, *SMALL_NET), 1.40),
-    Case("cnn", "cnn 3 conv blocks 32-64-128, AdamW, b128", (*DEFAULT_RECIPE, "model=cnn"), 1.10),
-    Case("mlp_b20", "784-512-512-10, SGD (seed 004), b20", (*SEED004, "data.batch_size=20"), 1.5),
+    Case("mlp", "784-512-512-10, SGD (seed 004), b128", (*SEED004, "data.batch_size=128")),
+    Case("small", "784-64-128-64-10 + BN, AdamW, b128", (*DEFAULT_RECIPE, *SMALL_NET)),
+    Case("cnn", "cnn 3 conv blocks 32-64-128, AdamW, b128", (*DEFAULT_RECIPE, "model=cnn")),
+    Case("mlp_b20", "784-512-512-10, SGD (seed 004), b20", (*SEED004, "data.batch_size=20")),
 )
+# What the project may add to Lightning's own cost, for every case (issue 14): project / Lightning alone.
+# The plain loop is the limit, reported beside it.
+FRAMEWORK_TARGET = 1.05
 # The speedrun's targets (issue 14): each seed's test accuracy, the median fit on 2 CPU cores, project/plain.
 SPEEDRUN_ACC_TARGET, SPEEDRUN_FIT_TARGET_S, SPEEDRUN_RATIO_TARGET = 0.99, 20.0, 1.10
 STARTUP_TARGET_S = 2.0  # start-up to the first training step, beyond the time to import the libraries
+CONFIG_TARGET_S = 2.0  # train.py --cfg job (and --help): no torch, no Lightning
 
 
 @dataclass(frozen=True)
@@ -315,27 +318,47 @@ def plain_speedrun(cfg: DictConfig, device: torch.device) -> dict[str, float]:
     optimizer = instantiate(cfg.optimizer)(params=net.parameters())
     steps = -(-len(y_train) // batch_size) * epochs
     scheduler = instantiate(cfg.scheduler)(optimizer, **scheduler_length(cfg.scheduler, steps))
+    forward = configured_forward(cfg, net, device)
     for epoch in range(epochs):
         net.train()
         for idx in torch.randperm(len(y_train), device=device).split(batch_size):
-            loss = F.cross_entropy(net(x_train[idx]), y_train[idx], label_smoothing=smoothing)
+            loss = F.cross_entropy(forward(x_train[idx]), y_train[idx], label_smoothing=smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
         if (epoch + 1) % cfg.trainer.check_val_every_n_epoch == 0:
-            accuracy(net, datamodule.val_set, cfg.data.eval_batch_size, device)  # as the project validates
+            accuracy(
+                forward, net, datamodule.val_set, cfg.data.eval_batch_size, device
+            )  # as the project does
     fit_s = time.perf_counter() - started
-    test_acc = accuracy(net, datamodule.test_set, cfg.data.eval_batch_size, device)
+    test_acc = accuracy(forward, net, datamodule.test_set, cfg.data.eval_batch_size, device)
     return {"fit_s": round(fit_s, 3), "test_acc": test_acc}
 
 
-def accuracy(net: torch.nn.Module, tensors: Any, batch_size: int, device: torch.device) -> float:
+def configured_forward(cfg: DictConfig, net: torch.nn.Module, device: torch.device) -> Callable[[Any], Any]:
+    """The net's forward as the recipe runs it: bf16 autocast (trainer.precision=bf16-mixed) and NHWC inputs
+    (model.channels_last; the built net's weights are NHWC already), as Lightning and the CNN do."""
+    bf16 = cfg.trainer.precision == "bf16-mixed"
+    channels_last = cfg.model.get("channels_last", False)
+
+    def forward(x: Any) -> Any:
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return net(x)
+
+    return forward
+
+
+def accuracy(
+    forward: Callable[[Any], Any], net: torch.nn.Module, tensors: Any, batch_size: int, device: torch.device
+) -> float:
     net.eval()
     correct = torch.zeros((), device=device, dtype=torch.long)
     with torch.no_grad():
         for x, y in zip(tensors.inputs.split(batch_size), tensors.labels.split(batch_size), strict=True):
-            correct += (net(x.to(device)).argmax(dim=1) == y.to(device)).sum()
+            correct += (forward(x.to(device)).argmax(dim=1) == y.to(device)).sum()
     return round(correct.item() / len(tensors), 5)
 
 
@@ -445,7 +468,7 @@ def measure_case(case: Case, args: argparse.Namespace, plan: Plan, workdir: Path
         "project_s": round(project_s, 4),
         "plain_s": round(plain_s, 4),
         "ratio": round(project_s / plain_s, 3),
-        "target": case.target,
+        "target": FRAMEWORK_TARGET,
         "lightning_alone_s": round(alone_s, 4),
         "lightning_alone_ratio": round(alone_s / plain_s, 3),
         "project_over_lightning_alone": round(project_s / alone_s, 3),
@@ -567,6 +590,7 @@ def measure_startup(data_dir: Path, plan: Plan, workdir: Path) -> dict[str, Any]
         "first_step_s": first_step_s,
         "beyond_imports_s": round(first_step_s - import_s, 3),
         "target_beyond_imports_s": STARTUP_TARGET_S,
+        "target_config_s": CONFIG_TARGET_S,
         "phases_s": phases,
     }
 
@@ -578,8 +602,9 @@ def print_results(results: dict[str, Any], console: Console) -> None:
         print_machine(results["machine"], console)
         return
     table = Table(title="Seconds per epoch (median): the project's train.py, Lightning alone, a plain loop")
-    columns = ("case", "net, recipe", "project s", "Lightning alone s", "plain s", "ratio", "target", "met")
-    for column in (*columns, "Lightning alone / plain"):
+    seconds = ("project s", "Lightning alone s", "plain s")
+    ratios = ("project / Lightning alone", "target", "met", "project / plain", "Lightning alone / plain")
+    for column in ("case", "net, recipe", *seconds, *ratios):
         table.add_column(column, justify="left" if column in ("case", "net, recipe") else "right")
     for name, case in results["cases"].items():
         table.add_row(
@@ -588,9 +613,10 @@ def print_results(results: dict[str, Any], console: Console) -> None:
             f"{case['project_s']:.3f}",
             f"{case['lightning_alone_s']:.3f}",
             f"{case['plain_s']:.3f}",
-            f"{case['ratio']:.2f}",
+            f"{case['project_over_lightning_alone']:.2f}",
             f"≤ {case['target']:.2f}",
-            "yes" if case["ratio"] <= case["target"] else "[red]no[/red]",
+            "yes" if case["project_over_lightning_alone"] <= case["target"] else "[red]no[/red]",
+            f"{case['ratio']:.2f}",
             f"{case['lightning_alone_ratio']:.2f}",
         )
     console.print(table)
@@ -600,7 +626,11 @@ def print_results(results: dict[str, Any], console: Console) -> None:
         start_table.add_column("to")
         start_table.add_column("s", justify="right")
         start_table.add_row("import torch, lightning, torchvision (alone)", f"{startup['import_s']:.2f}")
-        start_table.add_row("composed config (train.py --cfg job)", f"{startup['config_s']:.2f}")
+        config_met = "yes" if startup["config_s"] <= CONFIG_TARGET_S else "[red]no[/red]"
+        start_table.add_row(
+            f"composed config (train.py --cfg job; target ≤ {CONFIG_TARGET_S:.0f})",
+            f"{startup['config_s']:.2f} {config_met}",
+        )
         for phase, seconds in startup["phases_s"].items():
             start_table.add_row(f"train.py: {phase.replace('_', ' ')}", f"{seconds:.2f}")
         met = startup["beyond_imports_s"] <= STARTUP_TARGET_S
