@@ -33,6 +33,31 @@ def test_augmenting_normalised_images_equals_normalising_augmented_ones():
     assert not torch.allclose(normalised_first, (images - MEAN) / STD, atol=1e-2)  # it did move them
 
 
+def test_a_flip_mirrors_about_half_the_images_and_leaves_the_others_as_they_are():
+    images = digits(200)
+    torch.manual_seed(2)
+    out = random_affine(images, horizontal_flip=True)
+    mirrored = torch.isclose(out, images.flip(-1), atol=1e-5).flatten(1).all(dim=1)
+    unchanged = torch.isclose(out, images, atol=1e-5).flatten(1).all(dim=1)
+    assert (mirrored ^ unchanged).all()  # each image one or the other (the square is off-centre)
+    assert 70 < mirrored.sum() < 130
+
+
+def test_without_a_flip_no_image_is_mirrored():
+    images = digits(200)
+    torch.manual_seed(3)
+    out = random_affine(images, max_shift=0.0, horizontal_flip=False)
+    assert torch.allclose(out, images, atol=1e-5)
+
+
+def test_fashion_mnist_is_augmented_for_clothes_and_digits_are_never_mirrored(compose_cfg):
+    fashion = compose_cfg("data=fashion_mnist").data.augment
+    assert fashion.horizontal_flip and fashion.max_rotation == 0 and fashion.max_shift > 0
+    for digits_like in ("mnist", "kmnist"):
+        augment = compose_cfg(f"data={digits_like}").data.augment
+        assert not augment.horizontal_flip and augment.max_rotation > 0
+
+
 def test_training_batches_are_augmented_and_validation_left_alone(compose_cfg):
     # Validation on (FAST_FIT turns it off): what the model receives there is recorded too.
     fit = [

@@ -37,6 +37,10 @@ BAD = [  # override, the value as the message shows it, what the message says is
     ("model.compile=yes", "'yes'", "true or false"),
     ("model.label_smoothing=1", "1", "a number in [0, 1)"),
     ("model.label_smoothing=-0.1", "-0.1", "a number in [0, 1)"),
+    ("data.augment.max_rotation=200", "200", "a number of degrees from 0 to 180"),
+    ("data.augment.max_shift=1", "1", "a number in [0, 1) (a fraction of the image)"),
+    ("data.augment.max_scale=-0.1", "-0.1", "a number in [0, 1)"),
+    ("data.augment.horizontal_flip=sometimes", "'sometimes'", "true or false"),
     ("trainer.precision=bf16", "'bf16'", "one of 32-true, bf16-mixed, 16-mixed, bf16-true, 16-true, 64-true"),
 ]
 

@@ -8,9 +8,15 @@ from torch import Tensor
 
 
 def random_affine(
-    images: Tensor, max_rotation: float, max_shift: float, max_scale: float, background: float = 0.0
+    images: Tensor,
+    max_rotation: float = 0.0,
+    max_shift: float = 0.0,
+    max_scale: float = 0.0,
+    horizontal_flip: bool = False,
+    background: float = 0.0,
 ) -> Tensor:
-    """Rotate (degrees), shift (fraction of the image) and scale each image by its own random amount.
+    """Rotate (degrees), shift (fraction of the image) and scale each image by its own random amount, and
+    with ``horizontal_flip`` mirror half of them left to right (at random).
 
     Areas moved in from outside the frame take the value ``background`` (that of a blank pixel).
     """
@@ -23,8 +29,14 @@ def random_affine(
     zoom = 1 + uniform(n) * max_scale
     shift = uniform(n, 2) * 2 * max_shift  # affine_grid spans [-1, 1]: the whole image is 2 units wide
     cos, sin = angle.cos() / zoom, angle.sin() / zoom
+    # A mirror is the same matrix with its x column negated: still one grid_sample for the whole batch.
+    mirror = torch.where(torch.rand(n, device=device) < 0.5, -1.0, 1.0) if horizontal_flip else 1.0
     theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], dim=1), torch.stack([sin, cos, shift[:, 1]], dim=1)], dim=1
+        [
+            torch.stack([cos * mirror, -sin, shift[:, 0]], dim=1),
+            torch.stack([sin * mirror, cos, shift[:, 1]], dim=1),
+        ],
+        dim=1,
     )
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     # grid_sample pads with zeros: shifting the background to zero first pads with the background.

@@ -75,6 +75,18 @@ RULES = (
     Rule("data.train_size", "a whole number >= 2", at_least(2)),
     Rule("data.test_size", "a whole number >= 1", at_least(1)),
     Rule("data.val_size", "a whole number >= 1", at_least(1)),
+    Rule(
+        "data.augment.max_rotation",
+        "a number of degrees from 0 to 180",
+        lambda v: is_number(v) and 0 <= v <= 180,
+    ),
+    Rule(
+        "data.augment.max_shift",
+        "a number in [0, 1) (a fraction of the image)",
+        lambda v: is_number(v) and 0 <= v < 1,
+    ),
+    Rule("data.augment.max_scale", "a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
+    Rule("data.augment.horizontal_flip", "true or false", lambda v: isinstance(v, bool)),
     Rule("data.data_seed", "a whole number from 0 to 4294967295", lambda v: is_whole(v) and 0 <= v < 2**32),
     Rule("data.function", f"one of {', '.join(FUNCTIONS)}", one_of(FUNCTIONS)),
     Rule("model.dropout", "a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
