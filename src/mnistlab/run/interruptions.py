@@ -1,7 +1,8 @@
 """Ctrl-C and SIGTERM: the run stops, says where it got to in metrics.json, and exits non-zero.
 
-Lightning handles both inside ``fit`` and ``test``: Ctrl-C ends with ``sys.exit(1)``, SIGTERM (after the
-current batch) with ``SIGTERMException``, whose exit status is 0. Here both become a ``RunInterrupted``.
+Inside ``fit`` and ``test`` Ctrl-C ends with Lightning's ``sys.exit(1)``, SIGTERM with a ``SIGTERMException``
+(exit status 0) raised by ``callbacks/sigterm.py`` at the end of the current training batch, in every process
+at once. Here both become a ``RunInterrupted``.
 ``last.ckpt`` is the state at the end of the last finished epoch: resuming from there is exact, while a
 checkpoint from the middle of an epoch would replay that epoch's first batches.
 """
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lightning import Trainer
-from lightning.pytorch.trainer.states import TrainerStatus
+from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnistlab.errors import RunInterrupted
@@ -46,12 +47,14 @@ def interrupted(trainer: Trainer, output_dir: Path, cause: str, seed: int, start
     result.seconds = round(time.perf_counter() - started, 2)
     if trainer.is_global_zero:
         result.write(output_dir)
+    testing = trainer.state.fn == TrainerFn.TESTING
+    where = "in the test after training" if testing else f"in epoch {trainer.current_epoch}"
     if last_epoch is None:
         return RunInterrupted(
-            f"interrupted by {cause} in epoch {trainer.current_epoch}, before any epoch finished: "
+            f"interrupted by {cause} {where}, before any epoch finished: "
             "there is nothing to resume, start the run again"
         )
     return RunInterrupted(
-        f"interrupted by {cause} in epoch {trainer.current_epoch}; {last} holds the run up to the end of "
-        f"epoch {last_epoch}: resume with ckpt_path={last}"
+        f"interrupted by {cause} {where}; {last} holds the run up to the end of epoch {last_epoch}: "
+        f"resume with ckpt_path={last}"
     )

@@ -14,6 +14,7 @@ from mnistlab.callbacks import (
     RunConfigInCheckpoint,
     SeedEachEpoch,
     StopOnDivergence,
+    StopTogetherOnSigterm,
     TrainingDiverged,
 )
 from mnistlab.callbacks.dispatch import skip_empty_batch_hooks
@@ -61,6 +62,7 @@ def build_trainer(cfg: DictConfig) -> Trainer:
     callbacks += [
         SeedEachEpoch(cfg.seed),
         StopOnDivergence(),
+        StopTogetherOnSigterm(),
         EndOnDeadProcess(cfg.paths.output_dir, cfg.seed),
     ]
     loggers = [instantiate(lg) for lg in (cfg.get("logger") or {}).values()]
