@@ -36,13 +36,17 @@ def options(group: str) -> list[str]:
     return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
 
 
-# Runs of over 10 s here (MLflow's import and store; bf16's first use builds oneDNN kernels), kept for the
-# slow group that CI runs, so that the default suite stays within its 5 minutes.
+# Runs of over 10 s here (MLflow's import and store; bf16's first use builds oneDNN kernels; the classic
+# tutorials with a CNN or many epochs), kept for the slow group that CI runs, so that the default suite stays
+# within its 5 minutes.
 SLOW_RUNS = {
     ("logger", "mlflow"),
     ("logger", "all"),
     ("experiment", "mnist_best"),
     ("experiment", "fashion_best"),
+    ("experiment", "seed001"),
+    ("experiment", "seed001_plus"),
+    ("experiment", "seed003_mnist"),
 }
 
 

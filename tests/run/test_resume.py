@@ -116,6 +116,8 @@ def assert_same_run(resumed_dir: Path, full_dir: Path) -> None:
         assert all(torch.equal(resumed_state[key], full_state[key]) for key in full_state)
 
 
+# The runs fixture's five trainings in subprocesses are the default suite's largest burst: the slow group.
+@pytest.mark.slow
 def test_a_run_killed_after_an_epoch_resumes_to_the_numbers_of_the_uninterrupted_run(runs):
     runs.full.succeeded()
     assert runs.killed.stopped.returncode == -signal.SIGKILL
@@ -125,6 +127,7 @@ def test_a_run_killed_after_an_epoch_resumes_to_the_numbers_of_the_uninterrupted
     assert_same_run(runs.root / "killed", runs.root / "full")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "cause"), [("termed", "SIGTERM"), ("ctrl_c", "Ctrl-C")])
 def test_sigterm_and_ctrl_c_keep_last_ckpt_record_the_epoch_and_exit_non_zero(runs, name, cause):
     run = getattr(runs, name)
