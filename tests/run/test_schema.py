@@ -106,6 +106,12 @@ def test_a_bad_regression_value_is_refused_too(compose_cfg, override, shown, all
     assert str(error.value) == f"{override.split('=')[0]}={shown} is not allowed: it must be {allowed}"
 
 
+@pytest.mark.parametrize("decay", ["1", "0", "-0.5", "high"])
+def test_the_ema_decay_is_a_fraction(compose_cfg, decay):
+    with pytest.raises(MnistlabError, match=rf"callbacks.ema.decay=.* it must be {FRACTION}"):
+        validate_config(compose_cfg("callbacks=ema", f"callbacks.ema.decay={decay}"))
+
+
 def test_cnn_dropout_is_checked_too(compose_cfg):
     with pytest.raises(MnistlabError, match=r"model.dropout=1.5 is not allowed"):
         validate_config(compose_cfg("model=cnn", "model.dropout=1.5"))

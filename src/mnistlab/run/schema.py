@@ -107,6 +107,7 @@ RULES = (
     Rule("model.init", f"one of {', '.join(INITS)}", one_of(INITS)),
     Rule("callbacks.confusion_matrix.every_n_epochs", "a whole number >= 1", at_least(1)),
     Rule("callbacks.regression_fit.every_n_epochs", "a whole number >= 1", at_least(1)),
+    Rule("callbacks.ema.decay", "a number strictly between 0 and 1", lambda v: is_number(v) and 0 < v < 1),
 )
 
 
