@@ -4,6 +4,7 @@ live ones, and a run resumed from its last.ckpt ends where the run never stopped
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from mnistlab.run.evaluate import evaluate
@@ -17,6 +18,7 @@ def last_of(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
 
 
+@pytest.mark.slow  # three trainings and an evaluation; test_conf.py runs callbacks=ema by default
 def test_checkpoints_hold_the_average_and_a_resume_is_exact(compose_cfg, tmp_path):
     whole, stopped = tmp_path / "whole", tmp_path / "stopped"
     result = train(compose_cfg(*EMA, output_dir=whole))
