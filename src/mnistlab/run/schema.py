@@ -42,6 +42,10 @@ def at_least(low: int) -> Callable[[Any], bool]:
     return lambda value: is_whole(value) and value >= low
 
 
+def is_open_fraction(value: Any) -> bool:
+    return is_number(value) and 0 < value < 1
+
+
 def sizes(value: Any) -> bool:
     return isinstance(value, list) and all(at_least(1)(size) for size in value)
 
@@ -67,7 +71,7 @@ RULES = (
     Rule("trainer.precision", f"one of {', '.join(PRECISIONS)}", lambda v: v in PRECISIONS),
     Rule("data.batch_size", "a whole number >= 1", at_least(1)),
     Rule("data.eval_batch_size", "a whole number >= 1", at_least(1)),
-    Rule("data.val_fraction", "a number strictly between 0 and 1", lambda v: is_number(v) and 0 < v < 1),
+    Rule("data.val_fraction", "a number strictly between 0 and 1", is_open_fraction),
     Rule("data.folds", "null or a whole number >= 2", lambda v: v is None or at_least(2)(v)),
     Rule("data.fold", "null or a whole number >= 0", lambda v: v is None or at_least(0)(v)),
     Rule("data.mean", "a number", is_number),
@@ -107,7 +111,7 @@ RULES = (
     Rule("model.init", f"one of {', '.join(INITS)}", one_of(INITS)),
     Rule("callbacks.confusion_matrix.every_n_epochs", "a whole number >= 1", at_least(1)),
     Rule("callbacks.regression_fit.every_n_epochs", "a whole number >= 1", at_least(1)),
-    Rule("callbacks.ema.decay", "a number strictly between 0 and 1", lambda v: is_number(v) and 0 < v < 1),
+    Rule("callbacks.ema.decay", "a number strictly between 0 and 1", is_open_fraction),
 )
 
 
