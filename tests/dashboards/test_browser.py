@@ -37,7 +37,7 @@ def serve(log_dir: Path, log: Path) -> Iterator[str]:
         while time.monotonic() < deadline:
             assert server.poll() is None, log.read_text()[-2000:]
             try:
-                if "test/acc" in get_json(f"{base}/data/plugin/scalars/tags").get("tensorboard", {}):
+                if "~test/acc" in get_json(f"{base}/data/plugin/scalars/tags").get("tensorboard", {}):
                     break
             except OSError:
                 pass
@@ -89,21 +89,26 @@ def first_screen_cards(page) -> list[str]:
     return titles
 
 
-def test_time_series_opens_on_six_test_cards_with_no_per_class_charts(page, tensorboard_url):
+def test_time_series_opens_on_the_training_curves_with_the_test_results_last(page, tensorboard_url):
     open_time_series(page, f"{tensorboard_url}/#timeseries", "time_series")
-    groups = {}  # each tag group, whether it is open; the Pinned section has no title
+    groups, cards = {}, {}  # each tag group in page order: whether it is open, its card count
     for toolbar in page.query_selector_all(".group-toolbar"):
         title = toolbar.query_selector(".group-title")
-        if title is not None and title.get_attribute("title"):
+        if title is not None and title.get_attribute("title"):  # the Pinned section has no title
+            name = title.get_attribute("title")
             icon = toolbar.query_selector(".expand-group-icon mat-icon").get_attribute("svgicon")
-            groups[title.get_attribute("title")] = icon == "expand_less_24px"  # the arrow that closes it
-    # TensorBoard sorts the groups by name and opens the first two.
-    assert groups == {"test": True, "train": True, "val": False}
-    test_cards = page.query_selector(".group-card-count").inner_text()
-    assert test_cards == "6 cards"
-    titles = [card.get_attribute("title") for card in page.query_selector_all("tb-truncated-path[title]")]
-    assert not [title for title in titles if "acc_per_class" in title]
-    assert "test/confusion_matrix" in titles and "test/acc_worst_class" in titles
+            groups[name] = icon == "expand_less_24px"  # the arrow that closes it
+            cards[name] = toolbar.query_selector(".group-card-count").inner_text()
+    # TensorBoard sorts the groups by name and opens the first two: ~test sorts after val.
+    assert list(groups.items()) == [("train", True), ("val", True), ("~test", False)]
+    first_screen = first_screen_cards(page)
+    assert first_screen[:2] == ["train/acc", "train/loss"] and not [t for t in first_screen if "test" in t]
+    page.query_selector('.group-title[title="val"]').scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)  # the cards draw as they come into view
+    drawn = [card.get_attribute("title") for card in page.query_selector_all("tb-truncated-path[title]")]
+    assert {"val/acc", "val/loss"} <= set(drawn) and not [title for title in drawn if "test" in title]
+    # Per-class accuracy is a figure: the test group is three scalars and three figures, not fifteen cards.
+    assert cards["~test"] == "6 cards"
 
 
 def test_the_curves_link_opens_on_train_and_val_loss_and_accuracy(page, tensorboard_url):

@@ -47,7 +47,7 @@ HPARAMS = {
     "trainer/max_epochs": 3,
     "seed": 12345,
 }
-HPARAMS_METRICS = ["val/loss", "val/acc_best", "test/acc", "test/acc_worst_class"]
+HPARAMS_METRICS = ["val/loss", "val/acc_best", "~test/acc", "~test/acc_worst_class"]
 
 
 def expected(value: Any) -> Any:
@@ -77,22 +77,30 @@ def read_events(log_dir: Path) -> EventAccumulator:
 def test_run_logs_the_dashboard_scalars_and_no_clutter(finished_run):
     run_dir, _ = finished_run
     scalars = set(read_events(run_dir / "tensorboard").Tags()["scalars"])
-    expected = {"train/loss_step", "train/lr", "val/loss", "val/acc", "val/acc_best", "test/acc"}
+    expected = {"train/loss_step", "train/lr", "val/loss", "val/acc", "val/acc_best", "~test/acc"}
     assert expected <= scalars
     assert not {"epoch", "hp_metric"} & scalars
     # Per-class accuracy is one figure, not ten one-dot charts that TensorBoard would open on.
-    assert {tag for tag in scalars if tag.startswith("test/")} == {
-        "test/acc",
-        "test/loss",
-        "test/acc_worst_class",
+    assert {tag for tag in scalars if tag.startswith("~test/")} == {
+        "~test/acc",
+        "~test/loss",
+        "~test/acc_worst_class",
     }
+
+
+def test_tensorboard_sorts_the_training_curves_before_the_test_results(finished_run):
+    run_dir, _ = finished_run
+    tags = read_events(run_dir / "tensorboard").Tags()
+    # TensorBoard groups tags by their first part, sorts the groups by name and opens the first two.
+    groups = sorted({tag.split("/", 1)[0] for tag in tags["scalars"] + tags["images"]})
+    assert groups == ["train", "val", "~test"]
 
 
 def test_per_class_accuracy_is_in_metrics_json_and_its_worst_class_in_tensorboard(finished_run):
     run_dir, metrics = finished_run
     events = read_events(run_dir / "tensorboard")
     assert len(metrics.test_acc_per_class) == len(CLASS_NAMES)
-    [worst] = events.Scalars("test/acc_worst_class")
+    [worst] = events.Scalars("~test/acc_worst_class")
     assert worst.value == pytest.approx(min(metrics.test_acc_per_class))
     assert worst.value < 1.0  # a short run: the figures below have mistakes to show
     # Weighted by each class's test examples, metrics.json's per-class numbers add up to test_acc.
@@ -114,14 +122,14 @@ def test_figures_are_logged_every_n_validation_epochs_and_at_test(finished_run):
     events = read_events(run_dir / "tensorboard")
     # every_n_epochs=2 in 3 epochs of 2 steps: after epoch 2 only
     assert [image.step for image in events.Images("val/confusion_matrix")] == [4]
-    for tag in ("test/confusion_matrix", "test/predictions", "test/mistakes"):
+    for tag in ("~test/confusion_matrix", "~test/predictions", "~test/mistakes"):
         [image] = events.Images(tag)
         assert image.encoded_image_string.startswith(b"\x89PNG")
         assert image.width >= 500 and image.height >= 500
     # The test matrix has each class's accuracy beside it, the validation one is the matrix alone.
-    [test], [val] = events.Images("test/confusion_matrix"), events.Images("val/confusion_matrix")
+    [test], [val] = events.Images("~test/confusion_matrix"), events.Images("val/confusion_matrix")
     assert test.width >= 1.5 * test.height and val.width == val.height
-    assert not {"val/fit", "test/fit"} & set(events.Tags()["images"])  # a regression's only
+    assert not {"val/fit", "~test/fit"} & set(events.Tags()["images"])  # a regression's only
 
 
 def test_hparams_row_holds_user_settings_against_the_chosen_metrics(finished_run):
@@ -175,8 +183,8 @@ def test_eval_writes_the_test_figures_and_metrics_into_its_own_run_dir(finished_
     assert evaluate(cfg).test_acc == pytest.approx(trained.test_acc)
     assert json.loads((eval_dir / "metrics.json").read_text())["test_acc"] == pytest.approx(trained.test_acc)
     tags = read_events(eval_dir / "tensorboard").Tags()
-    assert {"test/confusion_matrix", "test/predictions", "test/mistakes"} <= set(tags["images"])
-    assert "test/acc_worst_class" in tags["scalars"]
+    assert {"~test/confusion_matrix", "~test/predictions", "~test/mistakes"} <= set(tags["images"])
+    assert "~test/acc_worst_class" in tags["scalars"]
 
 
 def wait_for_run(base: str, server: subprocess.Popen, timeout: float = 120) -> dict[str, Any]:
@@ -187,7 +195,7 @@ def wait_for_run(base: str, server: subprocess.Popen, timeout: float = 120) -> d
             raise AssertionError(f"tensorboard exited with {server.returncode}")
         try:
             tags = get_json(f"{base}/data/plugin/scalars/tags")
-            if "test/acc" in tags.get("tensorboard", {}):
+            if "~test/acc" in tags.get("tensorboard", {}):
                 return tags
         except OSError:
             pass
@@ -215,9 +223,9 @@ def test_tensorboard_server_serves_scalars_images_and_hparams(finished_run, tmp_
         server.terminate()
         server.wait(timeout=30)
 
-    assert {"train/lr", "val/loss", "val/acc_best", "test/acc", "test/acc_worst_class"} <= set(scalars)
+    assert {"train/lr", "val/loss", "val/acc_best", "~test/acc", "~test/acc_worst_class"} <= set(scalars)
     assert "epoch" not in scalars
-    assert {"val/confusion_matrix", "test/confusion_matrix", "test/predictions", "test/mistakes"} <= set(
+    assert {"val/confusion_matrix", "~test/confusion_matrix", "~test/predictions", "~test/mistakes"} <= set(
         images
     )
     assert {info["name"] for info in experiment["hparamInfos"]} == set(HPARAMS)
@@ -225,4 +233,4 @@ def test_tensorboard_server_serves_scalars_images_and_hparams(finished_run, tmp_
     [group] = groups["sessionGroups"]
     assert group["hparams"]["optimizer/lr"] == pytest.approx(1e-3)
     shown = {value["name"]["tag"]: value["value"] for value in group["metricValues"]}
-    assert shown["test/acc"] == pytest.approx(metrics.test_acc)
+    assert shown["~test/acc"] == pytest.approx(metrics.test_acc)

@@ -90,7 +90,7 @@ def test_a_ddp_run_writes_one_run_dir_with_each_file_once(mnist_dir, tmp_path):
         accumulator = EventAccumulator(str(path), size_guidance={"images": 0})
         accumulator.Reload()
         tags += accumulator.Tags()["images"]
-    assert sorted(tags) == sorted(set(tags)) and "test/confusion_matrix" in tags and "test/mistakes" in tags
+    assert sorted(tags) == sorted(set(tags)) and "~test/confusion_matrix" in tags and "~test/mistakes" in tags
 
 
 def metrics_of(run_dir: Path) -> dict:

@@ -25,7 +25,7 @@ def test_val_loss_is_logged_every_epoch_and_no_accuracy_at_all(regression_run):
     run_dir, result = regression_run
     tags = scalars(run_dir / "tensorboard")
     assert len(tags["val/loss"]) == len(tags["train/loss"]) == 3
-    assert len(tags["test/loss"]) == 1
+    assert len(tags["~test/loss"]) == 1
     assert not [tag for tag in tags if "acc" in tag]
     best = min(tags["val/loss"])
     assert (result.best_epoch, result.best_val_loss) == (tags["val/loss"].index(best), pytest.approx(best))
@@ -61,7 +61,7 @@ def test_eval_tests_a_regression_checkpoint_from_its_path_alone(
     )
     events = EventAccumulator(str(eval_dir / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
-    assert events.Tags()["images"] == ["test/fit"]
+    assert events.Tags()["images"] == ["~test/fit"]
     printed = capsys.readouterr().out
     assert "test/loss" in printed and "test/acc" not in printed and "per class" not in printed
 

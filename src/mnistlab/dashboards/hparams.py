@@ -8,6 +8,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 from torch.utils.tensorboard.summary import hparams
 
+from mnistlab.dashboards.logger import tensorboard_tag
 from mnistlab.dashboards.tensorboard import tensorboard_writer
 
 
@@ -34,7 +35,7 @@ class HParamsTable(Callback):
         # Straight to the run's own event file, as Lightning's log_hyperparams does: add_hparams would
         # open a new run for it. No metric value is written here, so no placeholder (hp_metric -1) appears.
         file_writer = writer._get_file_writer()
-        for summary in hparams(self.hparams, dict.fromkeys(self.metrics)):
+        for summary in hparams(self.hparams, dict.fromkeys(map(tensorboard_tag, self.metrics))):
             file_writer.add_summary(summary)
 
 

@@ -1,13 +1,29 @@
-"""Lightning's TensorBoard logger, minus the ``epoch`` chart it adds to every logging call."""
+"""Lightning's TensorBoard logger, minus the ``epoch`` chart it adds to every logging call, with the test
+stage's tags sorted after the training curves."""
 
 from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 
+# TensorBoard's TIME SERIES tab sorts its tag groups by name and opens the first two, which for `test/`,
+# `train/` and `val/` would be the test results (one point each) and train, with val closed. In TensorBoard
+# alone the test stage's group is `~test`: `~` sorts after every letter, so train and val open and test comes
+# last. Everywhere else (metrics.json, CSV, MLflow, the checkpoint monitor) the names stay `test/...`.
+TEST_PREFIX = "test/"
+TENSORBOARD_TEST_PREFIX = "~test/"
+
+
+def tensorboard_tag(name: str) -> str:
+    """The tag a metric or figure named ``stage/name`` has in TensorBoard."""
+    if name.startswith(TEST_PREFIX):
+        return TENSORBOARD_TEST_PREFIX + name.removeprefix(TEST_PREFIX)
+    return name
+
 
 class TensorBoardLogger(LightningTensorBoardLogger):
     """Lightning adds ``epoch`` to every set of metrics; as a chart it only counts upwards, and TensorBoard
-    would open on it before the ``test/``, ``train/`` and ``val/`` groups a user came for."""
+    would open on it before the ``train/`` and ``val/`` groups a user came for."""
 
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        super().log_metrics({name: value for name, value in metrics.items() if name != "epoch"}, step)
+        tagged = {tensorboard_tag(name): value for name, value in metrics.items() if name != "epoch"}
+        super().log_metrics(tagged, step)

@@ -11,6 +11,8 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
+from mnistlab.dashboards.logger import tensorboard_tag
+
 
 def tensorboard_writer(trainer: Trainer) -> SummaryWriter | None:
     """The run's TensorBoard writer; None when the run logs elsewhere or nowhere (``logger=none``), and on
@@ -31,14 +33,15 @@ def takes_figures(trainer: Trainer) -> bool:
 
 
 def log_figure(trainer: Trainer, tag: str, figure: Figure) -> None:
-    """A figure to every logger that takes one: TensorBoard's IMAGES tab, MLflow's artifacts
-    (``figures/<tag>_step<global step>.png``); a CSV logger has no place for it. Rank zero alone writes."""
+    """A figure to every logger that takes one: TensorBoard's IMAGES tab (a test figure under ``~test/``, as
+    the test scalars), MLflow's artifacts (``figures/<tag>_step<global step>.png``); a CSV logger has no place
+    for it. Rank zero alone writes."""
     if not trainer.is_global_zero:
         return
     step = trainer.global_step
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_figure(tag, figure, global_step=step, close=False)
+            logger.experiment.add_figure(tensorboard_tag(tag), figure, global_step=step, close=False)
         elif isinstance(logger, MLFlowLogger):
             logger.experiment.log_figure(logger.run_id, figure, f"figures/{tag}_step{step}.png")
 
