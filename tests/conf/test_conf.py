@@ -9,6 +9,7 @@ import torch
 from conftest import CONF, SHRINK, compose_config, write_mnist
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
@@ -133,6 +134,11 @@ def test_every_experiment_composes_as_written_and_runs_a_whole_training_run(
     for key, value in experiment_leaves(written):
         if key not in shrunk:
             assert functools.reduce(dict.__getitem__, key.split("."), composed) == value, key
+    # ... and so is every group option it chooses (`override /callbacks: ema`).
+    choices = HydraConfig.get().runtime.choices
+    overrides = [entry for entry in written.get("defaults", []) if isinstance(entry, dict)]
+    for group, option in (item for entry in overrides for item in entry.items()):
+        assert choices[group.removeprefix("override /")] == option, group
     tiny_run(cfg, mnist_dir)
 
 
