@@ -5,19 +5,14 @@ from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
 
+
 # TensorBoard's TIME SERIES tab sorts its tag groups by name and opens the first two, which for `test/`,
 # `train/` and `val/` would be the test results (one point each) and train, with val closed. In TensorBoard
 # alone the test stage's group is `~test`: `~` sorts after every letter, so train and val open and test comes
 # last. Everywhere else (metrics.json, CSV, MLflow, the checkpoint monitor) the names stay `test/...`.
-TEST_PREFIX = "test/"
-TENSORBOARD_TEST_PREFIX = "~test/"
-
-
 def tensorboard_tag(name: str) -> str:
     """The tag a metric or figure named ``stage/name`` has in TensorBoard."""
-    if name.startswith(TEST_PREFIX):
-        return TENSORBOARD_TEST_PREFIX + name.removeprefix(TEST_PREFIX)
-    return name
+    return f"~{name}" if name.startswith("test/") else name
 
 
 class TensorBoardLogger(LightningTensorBoardLogger):
