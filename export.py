@@ -3,15 +3,15 @@
 import hydra
 from omegaconf import DictConfig
 
-from mnistlab.run.cli import run
-from mnistlab.run.run_dir import register_resolvers
+from mnistlab.core.cli import run
+from mnistlab.core.resolvers import register_resolvers
 
 register_resolvers()
 
 
 @hydra.main(config_path="conf", config_name="export", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from mnistlab.run.export import export  # the stack loads here: --help and --cfg need no torch
+    from mnistlab.commands.export import export  # the stack loads here: --help and --cfg need no torch
 
     export(cfg)
 

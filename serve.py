@@ -3,15 +3,15 @@
 import hydra
 from omegaconf import DictConfig
 
-from mnistlab.run.cli import run
-from mnistlab.run.run_dir import register_resolvers
+from mnistlab.core.cli import run
+from mnistlab.core.resolvers import register_resolvers
 
 register_resolvers()
 
 
 @hydra.main(config_path="conf", config_name="serve", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from mnistlab.run.serve import serve  # the stack loads here: --help and --cfg need no torch
+    from mnistlab.commands.serve import serve  # the stack loads here: --help and --cfg need no torch
 
     serve(cfg)
 

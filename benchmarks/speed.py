@@ -6,8 +6,8 @@
     python benchmarks/speed.py --speedrun --seeds 0 1 2 3 4    # experiment=speedrun: fit s, test accuracy
 
 For each case the project side is a normal run: the real conf/ composed with Hydra's compose API, then
-``build_datamodule``, ``build_model`` and ``build_trainer`` as ``mnistlab.run.train`` calls them, with the
-default callbacks (checkpoints, progress bar, figures) and TensorBoard logging on, writing to a temporary
+``build_datamodule``, ``build_model`` and ``build_trainer`` as ``mnistlab.commands.train`` calls them, with
+the default callbacks (checkpoints, progress bar, figures) and TensorBoard logging on, writing to a temporary
 folder. The plain side is what one would write by hand: the same network, batch size, optimizer (and
 scheduler) and data as in-memory tensors, with train and validation loss/accuracy tracked per epoch, and no
 framework. A third side, "Lightning alone", is the least Lightning can do: the same datamodule, net, optimizer
@@ -49,10 +49,10 @@ from rich.console import Console
 from rich.table import Table
 from torch import Tensor
 
-from mnistlab.data.augment import random_affine
-from mnistlab.io.atomic import write_json
-from mnistlab.run.run_dir import register_resolvers
-from mnistlab.run.train import build_datamodule, build_model, build_trainer, train
+from mnistlab.commands.train import train
+from mnistlab.core.files import write_json
+from mnistlab.core.resolvers import register_resolvers
+from mnistlab.run.build import build_datamodule, build_model, build_trainer, load_data, training_callbacks
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -67,17 +67,17 @@ class Case:
     overrides: tuple[str, ...]
 
 
-# Seed 004's net and recipe: 784-512-512-10, dropout 0.2, SGD 0.01, no augmentation.
-SEED004 = ("experiment=seed004",)
+# The dropout tutorial's net and recipe: 784-512-512-10, dropout 0.2, SGD 0.01, no augmentation.
+DROPOUT_MLP = ("experiment=tutorial/dropout_mlp",)
 # The default recipe (Adam, one-cycle) without the default random affine augmentation: the plain loop would
 # have to do the same work per batch (it does, if asked), and the point here is what the framework costs.
 DEFAULT_RECIPE = ("data/augment=none", "data.batch_size=128")
 SMALL_NET = ("model=mlp", "model.hidden_sizes=[64,128,64]", "model.batch_norm=true")
 CASES = (
-    Case("mlp", "784-512-512-10, SGD (seed 004), b128", (*SEED004, "data.batch_size=128")),
+    Case("mlp", "784-512-512-10, SGD (dropout tutorial), b128", (*DROPOUT_MLP, "data.batch_size=128")),
     Case("small", "784-64-128-64-10 + BN, AdamW, b128", (*DEFAULT_RECIPE, *SMALL_NET)),
     Case("cnn", "cnn 3 conv blocks 32-64-128, AdamW, b128", (*DEFAULT_RECIPE, "model=cnn")),
-    Case("mlp_b20", "784-512-512-10, SGD (seed 004), b20", (*SEED004, "data.batch_size=20")),
+    Case("mlp_b20", "784-512-512-10, SGD (dropout tutorial), b20", (*DROPOUT_MLP, "data.batch_size=20")),
 )
 # What the project may add to Lightning's own cost, for every case (issue 14): project / Lightning alone.
 # The plain loop is the limit, reported beside it.
@@ -180,14 +180,14 @@ def project_epochs(job: Job, epochs: int) -> Clock:
 
 
 def project_run(job: Job, epochs: int) -> tuple[Clock, L.Trainer]:
-    """Train with the project's code path, as mnistlab.run.train.train does; times each epoch."""
+    """Train with the project's code path, as mnistlab.commands.train.train does; times each epoch."""
     cfg = job.cfg
     with open_dict(cfg):
         cfg.trainer.max_epochs = epochs
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = build_datamodule(cfg)
+    datamodule = load_data(build_datamodule(cfg))
     model = build_model(cfg, datamodule)
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, training_callbacks(cfg))
     timer = EpochTimer()
     trainer.callbacks.append(timer)  # observes only: two clock readings per epoch
     with environment(job.env):
@@ -226,7 +226,7 @@ class LightningAlone(L.LightningModule):
 def lightning_alone_epochs(job: Job, epochs: int) -> Clock:
     cfg = job.cfg
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = build_datamodule(cfg)
+    datamodule = load_data(build_datamodule(cfg))
     model = LightningAlone(build_model(cfg, datamodule))
     timer = EpochTimer()
     trainer = L.Trainer(
@@ -247,11 +247,11 @@ def lightning_alone_epochs(job: Job, epochs: int) -> Clock:
 
 def plain_loop(cfg: DictConfig, epochs: int, device: torch.device) -> Clock:
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = build_datamodule(cfg)  # only to get the same images and the same train/val split
+    datamodule = load_data(build_datamodule(cfg))  # only to get the same images and the same train/val split
     net = build_model(cfg, datamodule).net.to(device)  # a plain nn.Sequential: no Lightning inside
     assert cfg.model.output == "logits", "the plain loop trains logits with cross-entropy"
 
-    augment = cfg.data.get("augment")  # if set, the same random affine per batch as the datamodule's
+    augment = getattr(datamodule, "augment", None)  # if set, the same random affine per batch
     # Normalised once, up front, as a hand-written loop would: the datamodule has done just that.
     x_train, y_train = datamodule.train_set.inputs.to(device), datamodule.train_set.labels.to(device)
     x_val, y_val = datamodule.val_set.inputs.to(device), datamodule.val_set.labels.to(device)
@@ -273,7 +273,7 @@ def plain_loop(cfg: DictConfig, epochs: int, device: torch.device) -> Clock:
         for idx in torch.randperm(len(y_train), device=device).split(batch_size):
             x, y = x_train[idx], y_train[idx]
             if augment:
-                x = random_affine(x, **augment, background=datamodule.background)
+                x = augment(x, background=datamodule.background)
             out = net(x)
             loss = F.cross_entropy(out, y)
             optimizer.zero_grad(set_to_none=True)
@@ -308,7 +308,7 @@ def plain_speedrun(cfg: DictConfig, device: torch.device) -> dict[str, float]:
     """The speedrun's recipe by hand: its net, batches, optimizer, schedule and smoothed loss, validated as
     often as the config says; fit seconds as metrics.json counts them, then the test accuracy (not timed)."""
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = build_datamodule(cfg)
+    datamodule = load_data(build_datamodule(cfg))
     datamodule.setup("test")
     net = build_model(cfg, datamodule).net.to(device)
     x_train, y_train = datamodule.train_set.inputs.to(device), datamodule.train_set.labels.to(device)

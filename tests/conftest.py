@@ -26,10 +26,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from PIL import Image, ImageDraw
 
-from mnistlab.run.run_dir import register_resolvers
+from mnistlab.core.resolvers import register_resolvers
 
 if TYPE_CHECKING:  # the training stack loads only in the tests that train
-    from mnistlab.run.result import RunResult
+    from mnistlab.core.results import RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -195,7 +195,7 @@ STROKE_TRAINING = ["model=mlp", "trainer.max_epochs=4", "seed=1"]
 @pytest.fixture(scope="session")
 def stroke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The run dir of a small MLP trained on stroke_digits (one per test session): recognises shapes."""
-    from mnistlab.run.train import train  # imported late: most tests need no Lightning
+    from mnistlab.commands.train import train  # imported late: most tests need no Lightning
 
     root = tmp_path_factory.mktemp("strokes")
     data_dir = write_mnist(root / "data", n_train=STROKE_TRAIN, n_test=STROKE_TEST, digits=stroke_digits)
@@ -220,12 +220,26 @@ REGRESSION_RUN = [
 @pytest.fixture(scope="session")
 def regression_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, "RunResult"]:
     """A finished regression run, shared by the tests that read it: its run dir and result."""
-    from mnistlab.run.train import train
+    from mnistlab.commands.train import train
 
     root = tmp_path_factory.mktemp("regression")
     result = train(compose_config(*REGRESSION_RUN, root=root, data_dir=root / "no_data"))
     GlobalHydra.instance().clear()
     return root / "run", result
+
+
+def loaded_datamodule(cfg: DictConfig):
+    """The run's datamodule with its training data read, as train.py builds it."""
+    from mnistlab.run.build import build_datamodule, load_data
+
+    return load_data(build_datamodule(cfg))
+
+
+def training_trainer(cfg: DictConfig):
+    """The trainer train.py builds, with the config's callbacks and those of every training run."""
+    from mnistlab.run.build import build_trainer, training_callbacks
+
+    return build_trainer(cfg, training_callbacks(cfg))
 
 
 def run_script(script: str, *args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:

@@ -1,15 +1,16 @@
 """The batch loop calls only the callbacks' batch hooks that do something."""
 
+from conftest import loaded_datamodule, training_trainer
 from lightning import Callback
 
 from mnistlab.callbacks.dispatch import BATCH_HOOKS
-from mnistlab.run.train import build_datamodule, build_model, build_trainer
+from mnistlab.run.build import build_model
 
 
 def test_a_run_calls_only_the_batch_hooks_its_callbacks_override(compose_cfg):
     cfg = compose_cfg("model=mlp", "+trainer.profiler=simple", "trainer.max_epochs=1")
-    datamodule = build_datamodule(cfg)
-    trainer = build_trainer(cfg)
+    datamodule = loaded_datamodule(cfg)
+    trainer = training_trainer(cfg)
     for callback in trainer.callbacks:
         for hook in BATCH_HOOKS:
             overridden = getattr(type(callback), hook) is not getattr(Callback, hook)

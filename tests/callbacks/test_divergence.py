@@ -8,7 +8,7 @@ import torch
 from conftest import N_TRAIN
 
 from mnistlab.callbacks.divergence import TrainingDiverged
-from mnistlab.run.train import train
+from mnistlab.commands.train import train
 
 STEPS_PER_EPOCH = math.ceil(N_TRAIN * 0.9 / 32)  # SHRINK's batch of 32, the default 10% held out
 # A real learning rate that jumps a thousand billion billion billion times early in epoch 1: the loss

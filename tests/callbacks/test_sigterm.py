@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import pytest
 from lightning import Callback, LightningModule, Trainer
 
-from mnistlab.errors import RunInterrupted
-from mnistlab.run.train import train
+from mnistlab.commands.train import train
+from mnistlab.core.errors import RunInterrupted
 
 
 class SigtermAt(Callback):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnistlab.run.evaluate import evaluate
-from mnistlab.run.train import train
+from mnistlab.commands.evaluate import evaluate
+from mnistlab.commands.train import train
 
 # scheduler=none: a one-cycle schedule is planned for the run's length, which the resume grows.
 EMA = ["callbacks=ema", "model=mlp", "scheduler=none", "callbacks.ema.decay=0.9"]

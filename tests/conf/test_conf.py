@@ -6,18 +6,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF, SHRINK, compose_config, write_mnist
+import torch.nn.functional as F
+from conftest import CONF, SHRINK, loaded_datamodule, training_trainer, write_mnist
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
-from mnistlab.data.mnist import DATASETS, MNISTDataModule
-from mnistlab.errors import MnistlabError
-from mnistlab.run.result import RunResult
-from mnistlab.run.run_dir import config_subdir_for, run_dir_of
-from mnistlab.run.train import build_datamodule, build_model, build_trainer, train
+from mnistlab.commands.train import train
+from mnistlab.core.errors import MnistlabError
+from mnistlab.core.results import RunResult
+from mnistlab.core.run_dir import config_subdir_for, run_dir_of
+from mnistlab.data.mnist import DATASETS
+from mnistlab.run.build import build_datamodule, build_model
 from mnistlab.sweeps.jobs import LAUNCH_VARIABLES
 
 GROUPS = (
@@ -34,7 +35,11 @@ GROUPS = (
 
 
 def options(group: str) -> list[str]:
-    return sorted(path.stem for path in (CONF / group).glob("*.yaml"))
+    """The group's options, those in its subfolders too (experiment=tutorial/small_mlp)."""
+    folder = CONF / group
+    if group == "data":  # data/augment is a group of its own
+        return sorted(path.stem for path in folder.glob("*.yaml"))
+    return sorted(str(path.relative_to(folder).with_suffix("")) for path in folder.rglob("*.yaml"))
 
 
 # Runs of over 10 s here (MLflow's import and store; bf16's first use builds oneDNN kernels; the classic
@@ -45,9 +50,9 @@ SLOW_RUNS = {
     ("logger", "all"),
     ("experiment", "mnist_best"),
     ("experiment", "fashion_best"),
-    ("experiment", "seed001"),
-    ("experiment", "seed001_plus"),
-    ("experiment", "seed003_mnist"),
+    ("experiment", "tutorial/small_mlp"),
+    ("experiment", "tutorial/small_mlp_tuned"),
+    ("experiment", "tutorial/scratch_mnist"),
 }
 
 
@@ -81,7 +86,7 @@ def tiny_run(cfg, mnist_dir: Path) -> RunResult:
 
 
 def cfg_classes(cfg) -> int:
-    return len(instantiate(cfg.data).class_names)
+    return len(build_datamodule(cfg).class_names)
 
 
 # Plain gradient descent has no momentum for the default one-cycle schedule to cycle.
@@ -144,10 +149,11 @@ def test_every_experiment_composes_as_written_and_runs_a_whole_training_run(
 
 def test_the_speedrun_validates_only_its_last_epoch_and_trains_with_smoothed_targets(compose_cfg, mnist_dir):
     cfg = compose_cfg("experiment=speedrun", "trainer.max_epochs=3", "data.batch_size=100")
-    model = build_model(cfg, build_datamodule(cfg))
+    model = build_model(cfg, loaded_datamodule(cfg))
     assert not any(isinstance(layer, torch.nn.Dropout) for layer in model.net)
     assert [type(layer).__name__ for layer in model.net[-2:]] == ["Flatten", "Linear"]  # no hidden layer
-    assert model.train_loss_fn.keywords == {"label_smoothing": 0.1}
+    z, y = torch.randn(8, 10), torch.randint(10, (8,))
+    assert torch.equal(model.task.training_loss(z, y), F.cross_entropy(z, y, label_smoothing=0.1))
     result = train(cfg)
     assert (result.status, result.epochs_run) == ("finished", 3)
     # One validation, after the last of the three epochs: the best checkpoint is that epoch's.
@@ -157,32 +163,24 @@ def test_the_speedrun_validates_only_its_last_epoch_and_trains_with_smoothed_tar
 
 
 def test_classic_experiments_build_their_tutorials_pieces(compose_cfg):
-    seed003 = compose_cfg("experiment=seed003")
-    assert seed003.data._target_.endswith("RingsDataModule")
-    assert seed003.model._target_.endswith("ScratchMLP")
-    assert seed003.optimizer._target_.endswith("GradientDescent")
-    seed002 = build_model(seed002_cfg := compose_cfg("experiment=seed002"), build_datamodule(seed002_cfg))
-    linear_weights = [p for name, p in seed002.named_parameters() if name.endswith("weight")]
+    rings = compose_cfg("experiment=tutorial/scratch_rings")
+    assert rings.data._target_.endswith("RingsDataModule")
+    assert rings.model._target_.endswith("ScratchMLP")
+    assert rings.optimizer._target_.endswith("GradientDescent")
+    softmax_cfg = compose_cfg("experiment=tutorial/softmax_mlp")
+    softmax = build_model(softmax_cfg, build_datamodule(softmax_cfg))
+    linear_weights = [p for name, p in softmax.named_parameters() if name.endswith("weight")]
     assert all(w.std().item() == pytest.approx(0.01, rel=0.1) for w in linear_weights)
-    assert compose_cfg("experiment=seed000").model.output == "log_softmax"
+    assert compose_cfg("experiment=tutorial/log_softmax_mlp").model.output == "log_softmax"
 
 
 def test_default_seed_is_fixed_and_drives_shuffling_but_not_the_split(compose_cfg):
     default = compose_cfg()
     written = OmegaConf.load(CONF / "train.yaml").seed
-    assert isinstance(written, int) and default.seed == written == default.data.shuffle_seed
+    assert isinstance(written, int) and default.seed == written == build_datamodule(default).shuffle_seed
     zero = compose_cfg("seed=0")
-    assert (zero.seed, zero.data.shuffle_seed) == (0, 0)
-    assert zero.data.split_seed == default.data.split_seed
-
-
-def test_mnist_defaults_match_the_datamodule_defaults(tmp_path, mnist_dir):
-    """The class's defaults are the config's, so that building it by hand behaves as `data=mnist` does."""
-    cfg = compose_config(root=tmp_path, data_dir=mnist_dir, shrink=False)  # SHRINK sets the batch sizes
-    module = MNISTDataModule(data_dir=cfg.data.data_dir)
-    keys = ("mean", "std", "val_fraction", "split_seed", "batch_size", "eval_batch_size", "folds", "fold")
-    for key in keys:
-        assert getattr(module, key) == cfg.data[key], key
+    assert build_datamodule(zero).shuffle_seed == 0
+    assert build_datamodule(zero).split_seed == build_datamodule(default).split_seed
 
 
 def test_resume_path_gives_the_checkpoints_own_run_dir():
@@ -220,9 +218,9 @@ def test_hydra_run_dir_of_a_resume_is_the_checkpoints_run_dir(tmp_path):
 @pytest.mark.filterwarnings("ignore:Synchronization debug mode is a prototype")
 def test_gpu_trainer_places_the_data_on_the_device(compose_cfg):
     cfg = compose_cfg("trainer=gpu", "model=mlp", "+trainer.fast_dev_run=1")
-    datamodule = build_datamodule(cfg)
+    datamodule = loaded_datamodule(cfg)
     cpu_order = next(iter(datamodule.train_dataloader().sampler))
-    build_trainer(cfg).fit(build_model(cfg, datamodule), datamodule=datamodule)
+    training_trainer(cfg).fit(build_model(cfg, datamodule), datamodule=datamodule)
     assert datamodule.train_set.inputs.device.type == "cuda"
     # The batch indices live there too (no copy and wait per step), in the order the CPU would draw.
     gpu_order = next(iter(datamodule.train_dataloader().sampler))

@@ -12,7 +12,7 @@ import pytest
 from conftest import CHROMIUM, CHROMIUM_ARGS, compose_config, free_port, get_json, write_mnist
 from hydra.core.global_hydra import GlobalHydra
 
-from mnistlab.run.train import train
+from mnistlab.commands.train import train
 
 VIEWPORT = {"width": 1400, "height": 900}
 # What a user opens TensorBoard for; docs/dashboards.md gives this link.

@@ -11,16 +11,17 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config, free_port, get_json, write_mnist
+from conftest import compose_config, free_port, get_json, loaded_datamodule, training_trainer, write_mnist
 from hydra.core.global_hydra import GlobalHydra
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from mnistlab.commands.evaluate import evaluate
+from mnistlab.commands.train import train
+from mnistlab.core.results import RunResult
 from mnistlab.dashboards import ConfusionMatrixFigure
 from mnistlab.dashboards.mistakes import MostConfidentMistakes
-from mnistlab.run.evaluate import evaluate
-from mnistlab.run.result import RunResult
-from mnistlab.run.train import build_datamodule, build_model, build_trainer, train
+from mnistlab.run.build import build_model
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 CLASS_NAMES = [f"{digit} - {word}" for digit, word in enumerate(DIGITS)]  # torchvision's MNIST.classes
@@ -154,8 +155,8 @@ def test_model_graph_is_logged(finished_run):
 
 def test_confusion_matrix_counts_every_test_image(compose_cfg):
     cfg = compose_cfg("model=mlp", "model.hidden_sizes=[16]")
-    datamodule = build_datamodule(cfg)
-    trainer = build_trainer(cfg)
+    datamodule = loaded_datamodule(cfg)
+    trainer = training_trainer(cfg)
     [result] = trainer.test(build_model(cfg, datamodule), datamodule=datamodule, verbose=False)
     [callback] = [c for c in trainer.callbacks if isinstance(c, ConfusionMatrixFigure)]
     matrix = callback.matrix.compute()

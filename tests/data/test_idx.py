@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import write_idx
 
+from mnistlab.core.errors import MnistlabError
 from mnistlab.data.idx import check_idx_file
-from mnistlab.errors import MnistlabError
 
 
 @pytest.fixture

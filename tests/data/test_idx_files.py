@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import N_TEST, write_idx
 
-from mnistlab.data import MNISTDataModule
-from mnistlab.errors import MnistlabError
+from mnistlab.core.errors import MnistlabError
+from mnistlab.run.build import build_datamodule
 
 
 def raw(mnist_dir: Path, name: str) -> Path:
@@ -55,13 +55,15 @@ CASES = [  # how the file is broken, which file, what the message says
 
 
 @pytest.mark.parametrize(("breaks", "name", "problem"), CASES, ids=[case[0].__name__ for case in CASES])
-def test_a_broken_idx_file_is_one_line_naming_it_when_the_data_is_prepared(mnist_dir, breaks, name, problem):
+def test_a_broken_idx_file_is_one_line_naming_it_when_the_data_is_prepared(
+    compose_cfg, mnist_dir, breaks, name, problem
+):
     path = raw(mnist_dir, name)
     breaks(path)
     with pytest.raises(MnistlabError) as error:
         # prepare_data is the run flow's first step with data: the test files are checked here too, not
         # only after training, when the test set is first read.
-        MNISTDataModule(data_dir=str(mnist_dir), download=False).prepare_data()
+        build_datamodule(compose_cfg("data.download=false")).prepare_data()
     message = str(error.value)
     assert str(path) in message and problem in message, message
     assert "\n" not in message

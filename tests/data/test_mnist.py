@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import N_TEST, N_TRAIN, write_mnist
+from conftest import N_TEST, N_TRAIN, loaded_datamodule, write_mnist
 from hydra.utils import instantiate
 from lightning import Callback
 
+from mnistlab.core.errors import MnistlabError
 from mnistlab.data import MNISTDataModule
-from mnistlab.errors import MnistlabError
-from mnistlab.run.train import build_datamodule, build_model
+from mnistlab.run.build import build_datamodule, build_model
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -36,7 +36,7 @@ def rows(images: torch.Tensor) -> list[bytes]:
 @pytest.mark.parametrize(("n_train", "val_fraction"), [(N_TRAIN, 0.1), (537, 0.1), (537, 0.25)])
 def test_validation_is_a_disjoint_fraction_of_the_training_file(compose_cfg, tmp_path, n_train, val_fraction):
     data_dir = write_mnist(tmp_path / f"data{n_train}", n_train=n_train)
-    dm = build_datamodule(compose_cfg(f"data.data_dir={data_dir}", f"data.val_fraction={val_fraction}"))
+    dm = loaded_datamodule(compose_cfg(f"data.data_dir={data_dir}", f"data.val_fraction={val_fraction}"))
 
     n_val = round(n_train * val_fraction)
     assert (len(dm.train_set), len(dm.val_set)) == (n_train - n_val, n_val)
@@ -57,7 +57,9 @@ def test_k_folds_are_disjoint_cover_the_training_file_and_differ_in_size_by_at_m
     n_train, folds = 601, 4  # not a multiple of 4: folds of 151, 150, 150, 150
     data_dir = write_mnist(tmp_path / "data601", n_train=n_train)
     modules = [
-        build_datamodule(compose_cfg(f"data.data_dir={data_dir}", f"data.folds={folds}", f"data.fold={fold}"))
+        loaded_datamodule(
+            compose_cfg(f"data.data_dir={data_dir}", f"data.folds={folds}", f"data.fold={fold}")
+        )
         for fold in range(folds)
     ]
     val_sets = [rows(pixels(dm.val_set.inputs, dm)) for dm in modules]
@@ -73,29 +75,29 @@ def test_k_folds_are_disjoint_cover_the_training_file_and_differ_in_size_by_at_m
         assert torch.equal(dm.test_set.inputs, modules[0].test_set.inputs)  # the test set stays the test set
         assert len(dm.test_set) == N_TEST
     # Fixed by data.split_seed alone: another seed validates on the same fold, another split_seed not.
-    again = build_datamodule(
+    again = loaded_datamodule(
         compose_cfg(f"data.data_dir={data_dir}", "data.folds=4", "data.fold=2", "seed=7")
     )
     assert torch.equal(again.val_set.inputs, modules[2].val_set.inputs)
-    other = build_datamodule(
+    other = loaded_datamodule(
         compose_cfg(f"data.data_dir={data_dir}", "data.folds=4", "data.fold=2", "data.split_seed=1")
     )
     assert not torch.equal(other.val_set.inputs, modules[2].val_set.inputs)
 
 
 def test_split_is_the_same_for_every_global_seed(compose_cfg):
-    val_sets = [build_datamodule(compose_cfg(f"seed={seed}")).val_set.inputs for seed in (0, 1, 12345)]
+    val_sets = [loaded_datamodule(compose_cfg(f"seed={seed}")).val_set.inputs for seed in (0, 1, 12345)]
     assert all(torch.equal(val_sets[0], other) for other in val_sets[1:])
 
 
 def test_split_changes_with_split_seed(compose_cfg):
-    first, second = (build_datamodule(compose_cfg(f"data.split_seed={s}")).val_set.inputs for s in (1, 2))
+    first, second = (loaded_datamodule(compose_cfg(f"data.split_seed={s}")).val_set.inputs for s in (1, 2))
     assert first.shape == second.shape
     assert not torch.equal(first, second)
 
 
 def test_test_set_is_the_t10k_file_untouched(compose_cfg, mnist_dir):
-    dm = build_datamodule(compose_cfg())
+    dm = loaded_datamodule(compose_cfg())
     dm.setup("test")
     raw = mnist_dir / "MNIST" / "raw"
     assert dm.test_set.inputs.shape == (N_TEST, 1, 28, 28)
@@ -107,7 +109,7 @@ def test_test_set_is_the_t10k_file_untouched(compose_cfg, mnist_dir):
 
 
 def test_images_are_normalised_once_with_the_configured_mean_and_std(compose_cfg, mnist_dir):
-    dm = build_datamodule(compose_cfg("data.mean=0.5", "data.std=0.25"))
+    dm = loaded_datamodule(compose_cfg("data.mean=0.5", "data.std=0.25"))
     dm.setup("test")
     file_pixels = torch.from_numpy(read_idx(mnist_dir / "MNIST/raw/t10k-images-idx3-ubyte").copy())
     expected = (file_pixels.double().unsqueeze(1) / 255 - 0.5) / 0.25
@@ -116,7 +118,7 @@ def test_images_are_normalised_once_with_the_configured_mean_and_std(compose_cfg
 
 
 def test_train_batches_have_the_configured_size_and_come_from_the_training_split(compose_cfg):
-    dm = build_datamodule(compose_cfg("data.batch_size=32"))
+    dm = loaded_datamodule(compose_cfg("data.batch_size=32"))
     batches = list(dm.train_dataloader())
 
     n_train = len(dm.train_set)
@@ -127,16 +129,16 @@ def test_train_batches_have_the_configured_size_and_come_from_the_training_split
 
 
 def test_data_own_mean_and_std_normalise_to_zero_mean_unit_std(compose_cfg):
-    unit = build_datamodule(compose_cfg("data.mean=0", "data.std=1")).train_set.inputs.double()
+    unit = loaded_datamodule(compose_cfg("data.mean=0", "data.std=1")).train_set.inputs.double()
     mean, std = unit.mean().item(), unit.std().item()
-    dm = build_datamodule(compose_cfg(f"data.mean={mean}", f"data.std={std}"))
+    dm = loaded_datamodule(compose_cfg(f"data.mean={mean}", f"data.std={std}"))
     normalised = torch.cat([dm.on_after_batch_transfer(batch, 0)[0] for batch in dm.train_dataloader()])
     assert normalised.mean().item() == pytest.approx(0, abs=1e-4)
     assert normalised.std().item() == pytest.approx(1, abs=1e-4)
 
 
 def test_eval_batches_cover_each_set_once_in_order(compose_cfg):
-    dm = build_datamodule(compose_cfg("data.eval_batch_size=25"))
+    dm = loaded_datamodule(compose_cfg("data.eval_batch_size=25"))
     dm.setup("test")
     for loader, tensors in ((dm.val_dataloader(), dm.val_set), (dm.test_dataloader(), dm.test_set)):
         images = torch.cat([images for images, _ in loader])
@@ -159,7 +161,7 @@ class BatchRecorder(Callback):
 
 
 def record_training_batches(cfg) -> tuple[BatchRecorder, MNISTDataModule]:
-    dm = build_datamodule(cfg)
+    dm = loaded_datamodule(cfg)
     recorder = BatchRecorder()
     trainer = instantiate(cfg.trainer, callbacks=[recorder], logger=False, enable_checkpointing=False)
     trainer.fit(build_model(cfg, dm), datamodule=dm)
@@ -213,47 +215,61 @@ def test_overfit_debug_trains_on_the_same_few_batches_every_epoch(compose_cfg):
 )
 def test_sibling_datasets_read_their_own_folder(compose_cfg, mnist_dir, dataset, folder, first_class):
     write_mnist(mnist_dir, dataset=folder, n_train=100, n_test=50)
-    dm = build_datamodule(compose_cfg(f"data={dataset}"))
+    dm = loaded_datamodule(compose_cfg(f"data={dataset}"))
     dm.setup("test")
     assert (len(dm.train_set) + len(dm.val_set), len(dm.test_set)) == (100, 50)
     assert (dm.num_classes, dm.class_names[0]) == (10, first_class)
 
 
-@pytest.mark.parametrize("val_fraction", [0, 1, 1.5, -0.1, 0.0001])
-def test_val_fraction_outside_0_1_or_leaving_an_empty_set_is_refused(mnist_dir, val_fraction):
-    with pytest.raises(MnistlabError, match=r"data\.val_fraction="):
-        dm = MNISTDataModule(data_dir=str(mnist_dir), val_fraction=val_fraction)
-        dm.setup("fit")
+@pytest.mark.parametrize(
+    ("val_fraction", "message"),
+    [
+        ("0", "data.val_fraction=0 is not allowed: it must be greater than 0"),
+        ("1", "data.val_fraction=1 is not allowed: it must be less than 1"),
+        ("-0.1", "data.val_fraction=-0.1 is not allowed: it must be greater than 0"),
+        ("abc", "data.val_fraction='abc' is not allowed: it must be a number"),
+        ("0.0001", "data.val_fraction=0.0001 leaves 0 of 600 training examples for validation"),
+    ],
+)
+def test_val_fraction_outside_0_1_or_leaving_an_empty_set_is_refused(compose_cfg, val_fraction, message):
+    with pytest.raises(MnistlabError) as error:
+        loaded_datamodule(compose_cfg(f"data.val_fraction={val_fraction}"))
+    assert str(error.value).startswith(message)
 
 
 @pytest.mark.parametrize("key", ["batch_size", "eval_batch_size"])
-def test_batch_size_below_one_is_refused(mnist_dir, key):
-    with pytest.raises(MnistlabError, match=rf"data\.{key}=0 must be at least 1"):
-        MNISTDataModule(data_dir=str(mnist_dir), **{key: 0})
+@pytest.mark.parametrize(
+    ("value", "shown", "expected"),
+    [("0", "0", "greater than or equal to 1"), ("true", "true", "a whole number")],
+)
+def test_batch_size_below_one_is_refused(compose_cfg, key, value, shown, expected):
+    with pytest.raises(MnistlabError) as error:
+        build_datamodule(compose_cfg(f"data.{key}={value}"))
+    assert str(error.value) == f"data.{key}={shown} is not allowed: it must be {expected}"
 
 
-def test_missing_files_without_download_name_the_folder_and_the_fix(tmp_path):
-    dm = MNISTDataModule(data_dir=str(tmp_path), download=False)
+def test_missing_files_without_download_name_the_folder_and_the_fix(compose_cfg, tmp_path):
+    dm = build_datamodule(compose_cfg(f"data.data_dir={tmp_path}", "data.download=false"))
     with pytest.raises(MnistlabError, match=r"data\.data_dir=") as error:
         dm.prepare_data()
     assert str(tmp_path / "MNIST" / "raw") in str(error.value)
 
 
-def test_labels_outside_the_classes_are_refused(mnist_dir):
+def test_labels_outside_the_classes_are_refused(compose_cfg, mnist_dir):
     labels = mnist_dir / "MNIST/raw/train-labels-idx1-ubyte"
     corrupted = bytearray(labels.read_bytes())
     corrupted[-1] = 10
     labels.write_bytes(bytes(corrupted))
     with pytest.raises(MnistlabError, match=r"labels must lie in 0\.\.9") as error:
-        MNISTDataModule(data_dir=str(mnist_dir)).setup("fit")
+        loaded_datamodule(compose_cfg())
     assert str(labels) in str(error.value)
 
 
-def test_images_and_labels_of_different_counts_are_refused(mnist_dir):
+def test_images_and_labels_of_different_counts_are_refused(compose_cfg, mnist_dir):
     raw = mnist_dir / "MNIST/raw"
     write_mnist(mnist_dir / "other", n_train=N_TRAIN - 1)
     (raw / "train-labels-idx1-ubyte").write_bytes(
         (mnist_dir / "other/MNIST/raw/train-labels-idx1-ubyte").read_bytes()
     )
     with pytest.raises(MnistlabError, match=f"holds {N_TRAIN} images but .* holds {N_TRAIN - 1} labels"):
-        MNISTDataModule(data_dir=str(mnist_dir)).setup("fit")
+        loaded_datamodule(compose_cfg())

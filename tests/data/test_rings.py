@@ -1,9 +1,9 @@
 """Seed 003's rings: generated from a seed, no files, with the same split and batching as MNIST."""
 
 import torch
+from conftest import loaded_datamodule
 
 from mnistlab.data.rings import make_rings
-from mnistlab.run.train import build_datamodule
 
 
 def test_points_are_labelled_by_radius():
@@ -21,7 +21,7 @@ def test_rings_build_from_config_without_files(compose_cfg, tmp_path):
     cfg = compose_cfg(
         "data=rings", "data.train_size=1000", "data.test_size=300", f"paths.data_dir={tmp_path}/none"
     )
-    dm = build_datamodule(cfg)
+    dm = loaded_datamodule(cfg)
     dm.setup("test")
     assert (dm.num_classes, dm.input_shape) == (3, (2,))
     assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (900, 100, 300)
@@ -34,7 +34,7 @@ def test_rings_build_from_config_without_files(compose_cfg, tmp_path):
 
 def test_rings_are_the_same_for_every_global_seed_and_change_with_data_seed(compose_cfg):
     small = ("data=rings", "data.train_size=500", "data.test_size=100")
-    first, second = (build_datamodule(compose_cfg(*small, f"seed={seed}")) for seed in (1, 2))
+    first, second = (loaded_datamodule(compose_cfg(*small, f"seed={seed}")) for seed in (1, 2))
     assert torch.equal(first.train_set.inputs, second.train_set.inputs)
-    other = build_datamodule(compose_cfg(*small, "data.data_seed=4"))
+    other = loaded_datamodule(compose_cfg(*small, "data.data_seed=4"))
     assert not torch.equal(first.train_set.inputs, other.train_set.inputs)

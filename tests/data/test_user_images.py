@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
+from mnistlab.core.errors import MnistlabError
 from mnistlab.data.user_images import (
     ImageProblem,
     check_invert,
@@ -15,7 +16,6 @@ from mnistlab.data.user_images import (
     open_image,
     prepare_image,
 )
-from mnistlab.errors import MnistlabError
 
 FIELD = (28, 28)
 

@@ -6,8 +6,8 @@ import torch
 from conftest import stroke_digits, write_idx
 from PIL import Image
 
+from mnistlab.core.errors import MnistlabError
 from mnistlab.data.user_inputs import read_user_inputs
-from mnistlab.errors import MnistlabError
 
 SHAPE = (1, 28, 28)
 

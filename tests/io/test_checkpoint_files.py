@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import Payload
 
-import mnistlab.io.atomic
-from mnistlab.errors import MnistlabError
+import mnistlab.core.files
+from mnistlab.core.errors import MnistlabError
 from mnistlab.io.checkpoint_io import AtomicCheckpointIO
 from mnistlab.io.checkpoints import load_checkpoint
 from mnistlab.run.resume import check_resumable
@@ -100,7 +100,7 @@ def test_saving_goes_through_a_temporary_file_renamed_in_its_own_folder(tmp_path
         renames.append((src, dst))
         real_replace(src, dst)
 
-    monkeypatch.setattr(mnistlab.io.atomic.os, "replace", replace)
+    monkeypatch.setattr(mnistlab.core.files.os, "replace", replace)
     path = tmp_path / "checkpoints" / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint(plain_checkpoint(), path)
     [(temporary, target)] = renames

@@ -3,38 +3,62 @@
 import pytest
 from torch import nn
 
-from mnistlab.errors import MnistlabError
-from mnistlab.models import MLP
-
-BASE = {"num_classes": 10, "input_shape": [1, 28, 28]}
+from mnistlab.core.errors import MnistlabError
+from mnistlab.run.build import build_datamodule, build_model
 
 
-def test_activations_are_per_layer():
-    model = MLP(hidden_sizes=[16, 8, 4], activations=["relu", "relu", "sigmoid"], **BASE)
-    kinds = [type(layer) for layer in model.net if not isinstance(layer, nn.Linear | nn.Flatten)]
+def net_of(compose_cfg, *overrides: str) -> nn.Module:
+    cfg = compose_cfg("model=mlp", *overrides)
+    return build_model(cfg, build_datamodule(cfg)).net
+
+
+def test_activations_are_per_layer(compose_cfg):
+    net = net_of(compose_cfg, "model.hidden_sizes=[16,8,4]", "model.activations=[relu,relu,sigmoid]")
+    kinds = [type(layer) for layer in net if not isinstance(layer, nn.Linear | nn.Flatten)]
     assert kinds == [nn.ReLU, nn.ReLU, nn.Sigmoid]
-    assert [layer.out_features for layer in model.net if isinstance(layer, nn.Linear)] == [16, 8, 4, 10]
+    assert [layer.out_features for layer in net if isinstance(layer, nn.Linear)] == [16, 8, 4, 10]
 
 
-def test_init_std_draws_weights_from_a_normal_and_zeroes_biases():
-    model = MLP(hidden_sizes=[256], init_std=0.01, **BASE)
-    for layer in (m for m in model.net if isinstance(m, nn.Linear)):
+def test_init_std_draws_weights_from_a_normal_and_zeroes_biases(compose_cfg):
+    net = net_of(compose_cfg, "model.hidden_sizes=[256]", "model.init_std=0.01")
+    for layer in (m for m in net if isinstance(m, nn.Linear)):
         assert layer.weight.std().item() == pytest.approx(0.01, rel=0.05)
         assert not layer.bias.any()
 
 
 @pytest.mark.parametrize(
-    ("settings", "message"),
+    ("overrides", "message"),
     [
         (
-            {"hidden_sizes": [8, 8], "activations": ["relu"]},
-            "model.activations has 1 entries for 2 hidden layers",
+            ["model.hidden_sizes=[8,8]", "model.activations=[relu]"],
+            "model.activations has 1 entries for 2 hidden layers: give one name, or one per hidden layer",
         ),
-        ({"activations": "swish"}, r"model.activations: unknown \['swish'\]"),
-        ({"dropout": 1.0}, r"model.dropout=1.0 must lie in \[0, 1\)"),
-        ({"output": "probits"}, "model.output='probits' is unknown"),
+        (
+            ["model.activations=swish"],
+            "model.activations='swish' is not allowed: it must be "
+            "'relu', 'sigmoid', 'tanh', 'gelu' or 'leaky_relu'",
+        ),
+        (
+            ["model.activations=[relu,swish]"],
+            "model.activations[1]='swish' is not allowed: it must be "
+            "'relu', 'sigmoid', 'tanh', 'gelu' or 'leaky_relu'",
+        ),
+        (["model.dropout=1.0"], "model.dropout=1.0 is not allowed: it must be less than 1"),
+        (["model.dropout=abc"], "model.dropout='abc' is not allowed: it must be a number"),
+        (
+            ["model.hidden_sizes=[8,0]"],
+            "model.hidden_sizes[1]=0 is not allowed: it must be greater than or equal to 1",
+        ),
+        (["model.init_std=0"], "model.init_std=0 is not allowed: it must be greater than 0"),
+        (["model.batch_norm=yes"], "model.batch_norm='yes' is not allowed: it must be true or false"),
+        (
+            ["model.output=probits"],
+            "model.output='probits' is not allowed: it must be 'logits', 'log_softmax' or 'softmax'",
+        ),
+        (["+model.width=3"], "model.width is not a setting here"),
     ],
 )
-def test_bad_settings_name_the_setting(settings, message):
-    with pytest.raises(MnistlabError, match=message):
-        MLP(**BASE, **settings)
+def test_a_bad_setting_is_one_line_naming_it_its_value_and_what_is_allowed(compose_cfg, overrides, message):
+    with pytest.raises(MnistlabError) as error:
+        net_of(compose_cfg, *overrides)
+    assert str(error.value).startswith(message)

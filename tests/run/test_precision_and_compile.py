@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import SHRINK, Run, run_script, write_mnist
 
-from mnistlab.models import CNN, MLP
+from mnistlab.run.trained import load_trained
 
 
 def train_and_evaluate(tmp_path, *args: str) -> tuple[dict, dict, dict]:
@@ -31,7 +31,8 @@ def test_a_bf16_mixed_run_trains_and_eval_repeats_its_test(tmp_path):
     assert evaluated["test_acc"] == pytest.approx(trained["test_acc"], abs=1e-6)
     assert evaluated["test_loss"] == pytest.approx(trained["test_loss"], rel=1e-4)
     assert all(tensor.dtype != torch.bfloat16 for tensor in checkpoint["state_dict"].values())  # fp32 weights
-    assert CNN.load_from_checkpoint(tmp_path / "run/checkpoints/best.ckpt").hparams.channels == [8, 16]
+    net = load_trained(tmp_path / "run/checkpoints/best.ckpt").model.net
+    assert [layer.out_channels for layer in net.modules() if isinstance(layer, torch.nn.Conv2d)] == [8, 16]
 
 
 @pytest.mark.slow  # compiling takes half a minute or more on two CPU cores
@@ -40,4 +41,5 @@ def test_a_compiled_run_saves_plain_weight_names_and_eval_repeats_its_test(tmp_p
     assert trained["status"] == "finished" and trained["test_acc"] > 0.5
     assert not [name for name in checkpoint["state_dict"] if "_orig_mod" in name]
     assert evaluated["test_acc"] == pytest.approx(trained["test_acc"], abs=1e-6)
-    assert MLP.load_from_checkpoint(tmp_path / "run/checkpoints/best.ckpt").hparams.compile is True
+    assert checkpoint["run_config"]["model"]["compile"] is True  # and it loads into a plain net:
+    assert load_trained(tmp_path / "run/checkpoints/best.ckpt").model.compile_net is True

@@ -16,7 +16,8 @@ import pytest
 import torch
 from conftest import SHRINK, Run, assert_one_line_error, write_mnist
 
-from mnistlab.errors import MnistlabError
+from mnistlab.core.errors import MnistlabError
+from mnistlab.io.formats import FORMAT, FORMAT_KEY
 from mnistlab.run.resume import check_resumable
 
 EPOCHS = 3
@@ -146,7 +147,7 @@ def training_state(run_config: dict, step: int = 10) -> dict:
     """What Lightning saves at the end of an epoch, reduced to what a resume reads."""
     weights = {"net.weight": torch.zeros(2, 3)}
     return {"state_dict": weights, "epoch": 0, "global_step": step, "loops": {}, "optimizer_states": [],
-            "run_config": run_config}  # fmt: skip
+            "run_config": run_config, FORMAT_KEY: FORMAT}  # fmt: skip
 
 
 def test_only_a_whole_training_state_of_the_same_run_can_be_resumed(tmp_path):
@@ -161,6 +162,12 @@ def test_only_a_whole_training_state_of_the_same_run_can_be_resumed(tmp_path):
     torch.save(training_state(run_config), path)
     moved = {**run_config, "data": {"data_dir": "/b", "batch_size": 32}, "trainer": {"max_epochs": 9}}
     check_resumable(path, moved)  # the data may move and the run may grow longer
+    written_before = tmp_path / "format1.ckpt"
+    torch.save(
+        {key: value for key, value in training_state(run_config).items() if key != FORMAT_KEY}, written_before
+    )
+    with pytest.raises(MnistlabError, match=r"it was written by an earlier mnistlab \(checkpoint format 1\)"):
+        check_resumable(written_before, run_config)
     with pytest.raises(MnistlabError) as error:
         check_resumable(path, {**run_config, "model": {"dropout": 0.5}})
     message = str(error.value)

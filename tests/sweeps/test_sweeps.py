@@ -14,8 +14,8 @@ from conftest import Run, run_script
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from mnistlab.io.atomic import write_json
-from mnistlab.run.result import RunResult
+from mnistlab.core.files import write_json
+from mnistlab.core.results import RunResult
 from mnistlab.sweeps.groups import group_jobs, labels
 from mnistlab.sweeps.jobs import objective
 from mnistlab.sweeps.summary import SweepSummary

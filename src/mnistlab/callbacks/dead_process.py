@@ -5,8 +5,8 @@ from pathlib import Path
 import torch
 from lightning import Callback, LightningModule, Trainer
 
-from mnistlab.errors import ProcessDied
-from mnistlab.run.result import RunResult
+from mnistlab.core.errors import ProcessDied
+from mnistlab.core.results import RunResult, Status
 
 # What a collective raises when a process on the other end is gone (gloo, NCCL) or never answers.
 PEER_GONE = re.compile(r"Connection (closed|reset) by peer|Broken pipe|Timed out|timeout|NCCL error", re.I)
@@ -35,7 +35,9 @@ class EndOnDeadProcess(Callback):
             f"{trainer.world_size} saw: {first_line[:160]}); resume from the last finished epoch with "
             f"ckpt_path=last hydra.run.dir={self.output_dir}"
         )
-        result = RunResult(status="failed", error=message, seed=self.seed, epochs_run=trainer.current_epoch)
+        result = RunResult(
+            status=Status.FAILED, error=message, seed=self.seed, epochs_run=trainer.current_epoch
+        )
         result.seconds = round(time.perf_counter() - self.started, 2)
         result.write(self.output_dir)
         raise ProcessDied(message) from exception

@@ -5,7 +5,7 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from torch import Tensor
 
-from mnistlab.errors import MnistlabError
+from mnistlab.core.errors import MnistlabError
 
 
 class TrainingDiverged(MnistlabError):

@@ -3,6 +3,8 @@ from typing import Any
 from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import EMAWeightAveraging
 
+from mnistlab.core.checks import OpenFraction, checked
+
 
 class ExponentialMovingAverage(EMAWeightAveraging):
     """Lightning's exponential moving average of the weights, for a Trainer that tests after it fits.
@@ -12,6 +14,10 @@ class ExponentialMovingAverage(EMAWeightAveraging):
     weights than the ones validation chose the checkpoint by. Outside a fit, the checkpoint's ``state_dict``
     (the average) is what is loaded, as eval.py, predict.py and export.py load it.
     """
+
+    @checked
+    def __init__(self, *, decay: OpenFraction) -> None:
+        super().__init__(decay=decay)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == "fit":

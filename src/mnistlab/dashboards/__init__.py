@@ -2,8 +2,8 @@
 
 from mnistlab.dashboards.confusion_matrix import ConfusionMatrixFigure
 from mnistlab.dashboards.hparams import HParamsTable
-from mnistlab.dashboards.learning_rate import LearningRateMonitor
-from mnistlab.dashboards.logger import TensorBoardLogger
+from mnistlab.dashboards.learning_rate import LearningRateChart
+from mnistlab.dashboards.logger import OrderedTensorBoardLogger
 from mnistlab.dashboards.mistakes import ConfidentMistakesFigure
 from mnistlab.dashboards.model_graph import ModelGraph
 from mnistlab.dashboards.predictions import PredictionsGrid
@@ -13,9 +13,9 @@ __all__ = [
     "ConfidentMistakesFigure",
     "ConfusionMatrixFigure",
     "HParamsTable",
-    "LearningRateMonitor",
+    "LearningRateChart",
     "ModelGraph",
+    "OrderedTensorBoardLogger",
     "PredictionsGrid",
     "RegressionFitFigure",
-    "TensorBoardLogger",
 ]

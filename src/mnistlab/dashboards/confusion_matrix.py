@@ -10,8 +10,9 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from mnistlab.core.checks import Positive, checked
 from mnistlab.dashboards.evaluation_figure import EvaluationFigure
-from mnistlab.dashboards.tensorboard import classifies, log_figure, short_labels, takes_figures
+from mnistlab.dashboards.tensorboard import log_figure, short_labels
 
 
 class ConfusionMatrixFigure(EvaluationFigure):
@@ -22,16 +23,17 @@ class ConfusionMatrixFigure(EvaluationFigure):
     The test matrix, of the best checkpoint, is drawn at the end of every run.
     """
 
-    def __init__(self, every_n_epochs: int = 1) -> None:
+    name = "confusion_matrix"
+
+    @checked
+    def __init__(self, *, every_n_epochs: Positive) -> None:
         super().__init__(every_n_epochs)
         self.matrix: MulticlassConfusionMatrix | None = None
 
-    def shows(self, trainer: Trainer, pl_module: LightningModule) -> bool:
-        # The same answer on every DDP process: each counts its share, and compute() sums them all.
-        return classifies(pl_module) and takes_figures(trainer)
-
-    def reset(self, pl_module: LightningModule) -> None:
-        self.matrix = MulticlassConfusionMatrix(pl_module.hparams.num_classes).to(pl_module.device)
+    def reset(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # Each DDP process counts its share, and compute() sums them all.
+        classes = len(trainer.datamodule.class_names)
+        self.matrix = MulticlassConfusionMatrix(classes).to(pl_module.device)
 
     def add(self, outputs: Any, batch: Any) -> None:
         self.matrix.update(outputs["preds"], batch[1])
@@ -39,7 +41,7 @@ class ConfusionMatrixFigure(EvaluationFigure):
     def draw(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         matrix = self.matrix.compute()  # on every process: under DDP it is a collective
         # The test matrix gets each class's accuracy beside it: one card instead of ten one-dot charts.
-        labels = short_labels(pl_module.class_names)
+        labels = short_labels(trainer.datamodule.class_names)
         figure = draw_confusion_matrix(self.matrix, matrix, labels, stage, per_class=stage == "test")
         log_figure(trainer, f"{stage}/confusion_matrix", figure)  # rank zero alone writes
 

@@ -4,24 +4,30 @@ from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
 
-from mnistlab.dashboards.tensorboard import draws_this_validation
+from mnistlab.dashboards.tensorboard import draws_this_validation, takes_figures
 
 
 class EvaluationFigure(Callback):
     """A figure of what a validation (every ``every_n_epochs`` validations) or a test (every test) saw.
 
-    Subclasses say whether they show this run (``shows``), how they start and grow their collection
-    (``reset``, ``add``) and how they draw it (``draw``). The sanity pass (an untrained model) draws nothing.
+    A figure is drawn for the tasks that list its ``name`` (``Task.figures``, mnistlab.tasks), in the stages
+    it names, when a logger takes figures. Subclasses say how they start and grow their collection
+    (``reset``, ``add``) and how they draw it (``draw``); ``shows`` may narrow where they apply. The sanity
+    pass (an untrained model) draws nothing.
     """
+
+    name: str
+    stages: tuple[str, ...] = ("val", "test")
 
     def __init__(self, every_n_epochs: int = 1) -> None:
         self.every_n_epochs = every_n_epochs
         self.collecting = False
 
     def shows(self, trainer: Trainer, pl_module: LightningModule) -> bool:
-        raise NotImplementedError
+        """The same answer on every DDP process, so that all of them take part in a figure's collectives."""
+        return self.name in pl_module.task.figures and takes_figures(trainer)
 
-    def reset(self, pl_module: LightningModule) -> None:
+    def reset(self, trainer: Trainer, pl_module: LightningModule) -> None:
         raise NotImplementedError
 
     def add(self, outputs: Any, batch: Any) -> None:
@@ -30,10 +36,12 @@ class EvaluationFigure(Callback):
     def draw(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         raise NotImplementedError
 
-    def _start(self, trainer: Trainer, pl_module: LightningModule, draws: bool = True) -> None:
-        self.collecting = draws and not trainer.sanity_checking and self.shows(trainer, pl_module)
+    def _start(self, trainer: Trainer, pl_module: LightningModule, stage: str, draws: bool = True) -> None:
+        self.collecting = (
+            stage in self.stages and draws and not trainer.sanity_checking and self.shows(trainer, pl_module)
+        )
         if self.collecting:
-            self.reset(pl_module)
+            self.reset(trainer, pl_module)
 
     def _end(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if self.collecting:
@@ -41,7 +49,7 @@ class EvaluationFigure(Callback):
             self.draw(trainer, pl_module, stage)
 
     def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start(trainer, pl_module, draws=draws_this_validation(trainer, self.every_n_epochs))
+        self._start(trainer, pl_module, "val", draws=draws_this_validation(trainer, self.every_n_epochs))
 
     def on_validation_batch_end(
         self,
@@ -59,7 +67,7 @@ class EvaluationFigure(Callback):
         self._end(trainer, pl_module, "val")
 
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._start(trainer, pl_module)
+        self._start(trainer, pl_module, "test")
 
     on_test_batch_end = on_validation_batch_end  # collecting is the same in both stages
 

@@ -3,10 +3,10 @@
 from typing import Any
 
 from lightning import Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor as LightningLearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor
 
 
-class LearningRateMonitor(LightningLearningRateMonitor):
+class LearningRateChart(LearningRateMonitor):
     """Lightning's, except that a run without a logger (``logger=none``, ``debug=fast``) simply has no chart:
     Lightning's stops such a run with an error."""
 

@@ -3,7 +3,7 @@ stage's tags sorted after the training curves."""
 
 from typing import Any
 
-from lightning.pytorch.loggers import TensorBoardLogger as LightningTensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
 
 
 # TensorBoard's TIME SERIES tab sorts its tag groups by name and opens the first two, which for `test/`,
@@ -15,7 +15,7 @@ def tensorboard_tag(name: str) -> str:
     return f"~{name}" if name.startswith("test/") else name
 
 
-class TensorBoardLogger(LightningTensorBoardLogger):
+class OrderedTensorBoardLogger(TensorBoardLogger):
     """Lightning adds ``epoch`` to every set of metrics; as a chart it only counts upwards, and TensorBoard
     would open on it before the ``train/`` and ``val/`` groups a user came for."""
 

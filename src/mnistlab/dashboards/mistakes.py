@@ -4,18 +4,13 @@ import math
 from typing import Any
 
 import torch
-from lightning import Callback, LightningModule, Trainer
+from lightning import LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from mnistlab.dashboards.tensorboard import (
-    classifies,
-    draw_image,
-    is_image,
-    log_figure,
-    short_labels,
-    takes_figures,
-)
+from mnistlab.core.checks import Positive, checked
+from mnistlab.dashboards.evaluation_figure import EvaluationFigure
+from mnistlab.dashboards.tensorboard import draw_image, has_images, log_figure, short_labels
 
 
 class MostConfidentMistakes:
@@ -38,13 +33,14 @@ class MostConfidentMistakes:
     def __len__(self) -> int:
         return 0 if self.confidence is None else len(self.confidence)
 
-    def gathered(self, pl_module: LightningModule) -> "MostConfidentMistakes":
+    def gathered(
+        self, pl_module: LightningModule, shape: tuple[int, ...], classes: int
+    ) -> "MostConfidentMistakes":
         """The ``k`` most confident mistakes of all DDP processes: a collective, called on every process.
 
         Each process sends exactly ``k`` rows (all_gather needs one shape everywhere), its own mistakes, then
         blank rows, whose prediction (class 0 of all-zero probabilities) is right and so no mistake.
         """
-        shape, classes = pl_module.hparams.input_shape, pl_module.hparams.num_classes
         images = torch.zeros(self.k, *shape, device=pl_module.device)
         probs = torch.zeros(self.k, classes, device=pl_module.device)
         labels = torch.zeros(self.k, dtype=torch.long, device=pl_module.device)
@@ -56,34 +52,34 @@ class MostConfidentMistakes:
         return merged
 
 
-class ConfidentMistakesFigure(Callback):
-    def __init__(self, num_images: int = 8) -> None:
+class ConfidentMistakesFigure(EvaluationFigure):
+    name = "mistakes"
+    stages = ("test",)
+
+    @checked
+    def __init__(self, *, num_images: Positive) -> None:
+        super().__init__()
         self.num_images = num_images
         self.mistakes = MostConfidentMistakes(num_images)
 
-    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def shows(self, trainer: Trainer, pl_module: LightningModule) -> bool:
+        return super().shows(trainer, pl_module) and has_images(trainer)
+
+    def reset(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.mistakes = MostConfidentMistakes(self.num_images)
 
-    def on_test_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
+    def add(self, outputs: Any, batch: Any) -> None:
         inputs, labels = batch
-        if classifies(pl_module) and is_image(inputs) and takes_figures(trainer):
-            self.mistakes.update(inputs, outputs["probs"], labels)
+        self.mistakes.update(inputs, outputs["probs"], labels)
 
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.world_size > 1 and takes_figures(trainer) and len(pl_module.hparams.input_shape) == 3:
-            self.mistakes = self.mistakes.gathered(pl_module)
-        if len(self.mistakes) == 0 or not takes_figures(trainer):
-            return
-        figure = draw_mistakes(self.mistakes, short_labels(pl_module.class_names))
-        log_figure(trainer, "test/mistakes", figure)
+    def draw(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if trainer.world_size > 1:  # a collective: every process takes part
+            datamodule = trainer.datamodule
+            shape, classes = tuple(datamodule.input_shape), len(datamodule.class_names)
+            self.mistakes = self.mistakes.gathered(pl_module, shape, classes)
+        if len(self.mistakes):
+            figure = draw_mistakes(self.mistakes, short_labels(trainer.datamodule.class_names))
+            log_figure(trainer, f"{stage}/mistakes", figure)
 
 
 def draw_mistakes(mistakes: MostConfidentMistakes, names: list[str], per_row: int = 2) -> Figure:

@@ -12,14 +12,14 @@ class ModelGraph(Callback):
     """Traces the model itself, not through the data hooks as the logger's ``log_graph`` does.
 
     ``log_graph`` would pass ``example_input_array`` through the datamodule's ``on_after_batch_transfer``,
-    which expects an (images, labels) batch; a zero input of ``hparams.input_shape`` needs no data at all.
+    which expects an (images, labels) batch; a zero input of the data's shape needs no data at all.
     """
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         writer = tensorboard_writer(trainer)
         if writer is None:
             return
-        example = torch.zeros(1, *pl_module.hparams.input_shape, device=pl_module.device)
+        example = torch.zeros(1, *trainer.datamodule.input_shape, device=pl_module.device)
         was_training = pl_module.training
         pl_module.eval()  # a deterministic trace: no dropout, batch norm on its running statistics
         try:

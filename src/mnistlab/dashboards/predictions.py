@@ -5,51 +5,46 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lightning import Callback, LightningModule, Trainer
+from lightning import LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from mnistlab.dashboards.tensorboard import (
-    as_pixels,
-    classifies,
-    is_image,
-    log_figure,
-    short_labels,
-    takes_figures,
-)
+from mnistlab.core.checks import Positive, checked
+from mnistlab.dashboards.evaluation_figure import EvaluationFigure
+from mnistlab.dashboards.tensorboard import as_pixels, has_images, log_figure, short_labels
 
 
-class PredictionsGrid(Callback):
-    def __init__(self, num_images: int = 25) -> None:
+class PredictionsGrid(EvaluationFigure):
+    name = "predictions"
+    stages = ("test",)
+
+    @checked
+    def __init__(self, *, num_images: Positive) -> None:
+        super().__init__()
         self.num_images = num_images
         self.kept: list[tuple[Tensor, Tensor, Tensor]] = []
 
-    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def shows(self, trainer: Trainer, pl_module: LightningModule) -> bool:
+        return super().shows(trainer, pl_module) and has_images(trainer)
+
+    def reset(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.kept = []
 
-    def on_test_batch_end(
-        self,
-        trainer: Trainer,
-        pl_module: LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
+    def add(self, outputs: Any, batch: Any) -> None:
         inputs, labels = batch
         missing = self.num_images - sum(len(kept[0]) for kept in self.kept)
-        shown = classifies(pl_module) and is_image(inputs) and takes_figures(trainer)
-        if missing <= 0 or not shown:
-            return
-        self.kept.append((inputs[:missing].cpu(), outputs["preds"][:missing].cpu(), labels[:missing].cpu()))
+        if missing > 0:
+            self.kept.append(
+                (inputs[:missing].cpu(), outputs["preds"][:missing].cpu(), labels[:missing].cpu())
+            )
 
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not self.kept or not takes_figures(trainer):
+    def draw(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if not self.kept:
             return
         images, preds, labels = (torch.cat(parts) for parts in zip(*self.kept, strict=True))
-        figure = draw_predictions(images, preds, labels, short_labels(pl_module.class_names))
-        log_figure(trainer, "test/predictions", figure)
+        figure = draw_predictions(images, preds, labels, short_labels(trainer.datamodule.class_names))
+        log_figure(trainer, f"{stage}/predictions", figure)
 
 
 def draw_predictions(images: Tensor, preds: Tensor, labels: Tensor, names: list[str]) -> Figure:

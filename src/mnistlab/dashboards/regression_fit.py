@@ -8,8 +8,9 @@ from lightning import LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from mnistlab.core.checks import Positive, checked
 from mnistlab.dashboards.evaluation_figure import EvaluationFigure
-from mnistlab.dashboards.tensorboard import classifies, log_figure, takes_figures
+from mnistlab.dashboards.tensorboard import log_figure
 
 
 class RegressionFitFigure(EvaluationFigure):
@@ -20,15 +21,18 @@ class RegressionFitFigure(EvaluationFigure):
     ``every_n_epochs`` epochs, the test one at the end of every run.
     """
 
-    def __init__(self, every_n_epochs: int = 1) -> None:
+    name = "fit"
+
+    @checked
+    def __init__(self, *, every_n_epochs: Positive) -> None:
         super().__init__(every_n_epochs)
         self.kept: list[tuple[Tensor, Tensor, Tensor]] = []
 
     def shows(self, trainer: Trainer, pl_module: LightningModule) -> bool:
         # Under DDP each process keeps its share; rank zero draws its own (the curve's shape, not a count).
-        return not classifies(pl_module) and takes_figures(trainer) and trainer.is_global_zero
+        return super().shows(trainer, pl_module) and trainer.is_global_zero
 
-    def reset(self, pl_module: LightningModule) -> None:
+    def reset(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.kept = []
 
     def add(self, outputs: Any, batch: Any) -> None:

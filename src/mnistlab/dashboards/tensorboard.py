@@ -3,7 +3,7 @@ and class names."""
 
 from collections.abc import Sequence
 
-from lightning import LightningModule, Trainer
+from lightning import Trainer
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger  # neither imports mlflow itself
 from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.axes import Axes
@@ -56,19 +56,16 @@ def draws_this_validation(trainer: Trainer, every_n_epochs: int) -> bool:
     return validations % every_n_epochs == 0
 
 
-def classifies(pl_module: LightningModule) -> bool:
-    """Whether the model classifies (the class figures apply) or regresses (``data=function``)."""
-    return pl_module.hparams.get("task", "classification") == "classification"
-
-
 def short_labels(class_names: Sequence[str]) -> list[str]:
     """MNIST's classes are named '7 - seven': in a small title the digit alone says it."""
     return [str(name).split(" - ")[0] for name in class_names]
 
 
-def is_image(inputs: Tensor) -> bool:
-    """Images are (N, C, H, W) with one or three channels; rings' 2-D points get no image figures."""
-    return inputs.dim() == 4 and inputs.shape[1] in (1, 3)
+def has_images(trainer: Trainer) -> bool:
+    """Whether the data's inputs are images (C, H, W) with one or three channels: rings' 2-D points get no
+    image figures. The same answer on every DDP process."""
+    shape = trainer.datamodule.input_shape
+    return len(shape) == 3 and shape[0] in (1, 3)
 
 
 def as_pixels(image: Tensor) -> Tensor:

@@ -1,10 +1,14 @@
 """Random affine distortions of a whole batch at once: one grid_sample call, no per-image Python."""
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
+
+from mnistlab.core.checks import Fraction, checked
 
 
 def random_affine(
@@ -41,3 +45,26 @@ def random_affine(
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     # grid_sample pads with zeros: shifting the background to zero first pads with the background.
     return F.grid_sample(images - background, grid, align_corners=False).add_(background)
+
+
+class RandomAffine:
+    """``random_affine`` with fixed limits, for a datamodule to apply to each training batch."""
+
+    @checked
+    def __init__(
+        self,
+        *,
+        max_rotation: Annotated[float, Field(ge=0, le=180)],
+        max_shift: Fraction,
+        max_scale: Fraction,
+        horizontal_flip: bool,
+    ) -> None:
+        self.limits = {
+            "max_rotation": max_rotation,
+            "max_shift": max_shift,
+            "max_scale": max_scale,
+            "horizontal_flip": horizontal_flip,
+        }
+
+    def __call__(self, images: Tensor, background: float = 0.0) -> Tensor:
+        return random_affine(images, **self.limits, background=background)

@@ -1,17 +1,19 @@
-"""What every datamodule here shares: a seeded train/val split and in-memory batching."""
+"""What every datamodule here shares: in-memory batching and, for data with an official training set, a
+seeded train/val split of it."""
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from lightning import LightningDataModule
+from pydantic import Field
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from mnistlab.core.checks import OpenFraction, Positive, Seed, checked
+from mnistlab.core.errors import MnistlabError
 from mnistlab.data.batches import IndexBatches, SequentialIndexBatches, TensorPairs
-from mnistlab.errors import MnistlabError
-
-VAL_FRACTION = 0.1  # the default validation share; k-fold (``folds``) chooses the validation set instead
 
 
 def split_indices(
@@ -19,63 +21,55 @@ def split_indices(
 ) -> tuple[Tensor, Tensor]:
     """Train and validation indices: a random ``val_fraction`` of ``size``, or with ``folds`` the ``fold``-th
     of ``folds`` disjoint parts of it (sizes differing by at most one); either fixed by ``seed`` alone."""
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
     if folds is not None:
-        return fold_indices(size, folds, fold, seed)
+        if folds > size:
+            raise MnistlabError(
+                f"data.folds={folds} cannot split {size} training examples: "
+                f"choose data.folds from 2 to {size}"
+            )
+        parts = torch.tensor_split(order, folds)
+        return torch.cat([*parts[:fold], *parts[fold + 1 :]]), parts[fold]
     n_val = round(size * val_fraction)
     if not 0 < n_val < size:
         raise MnistlabError(
             f"data.val_fraction={val_fraction} leaves {n_val} of {size} training examples for validation: "
             "choose a fraction that keeps both sets non-empty"
         )
-    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
     return order[n_val:], order[:n_val]
 
 
-def fold_indices(size: int, folds: int, fold: int | None, seed: int) -> tuple[Tensor, Tensor]:
-    if fold is None or not 0 <= fold < folds or folds > size:
+def check_folds(folds: int | None, fold: int | None) -> None:
+    """k-fold's keys only make sense together."""
+    if folds is None and fold is not None:
+        raise MnistlabError(f"data.fold={fold} needs data.folds (how many folds): e.g. data.folds=5")
+    if folds is not None and fold is None:
         raise MnistlabError(
-            f"data.folds={folds} data.fold={fold} cannot split {size} training examples: "
-            f"choose data.folds from 2 to {size} and data.fold from 0 to data.folds - 1"
+            f"data.folds={folds} needs data.fold (which fold validates): e.g. -m 'data.fold=range({folds})'"
         )
-    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
-    parts = torch.tensor_split(order, folds)
-    return torch.cat([*parts[:fold], *parts[fold + 1 :]]), parts[fold]
+    if folds is not None and fold >= folds:
+        raise MnistlabError(
+            f"data.fold={fold} is not allowed with data.folds={folds}: it must be 0 to {folds - 1}"
+        )
 
 
 class InMemoryDataModule(LightningDataModule):
     """Holds train/val/test tensors in memory and serves shuffled batches by indexing them.
 
-    Subclasses say what the data is (``task``, ``class_names``, ``input_shape``) and how to load the official
-    train and test sets; the validation set is cut from the training set (``load_train_and_val``), never
-    from the test set.
+    Subclasses say what the data is (``task``, ``class_names``, ``input_shape``) and how to load its sets.
+    ``shuffle_seed`` (the run's seed, given by run/build.py) alone orders the training batches.
     """
 
-    task = "classification"  # or "regression": the model takes its loss and metrics from it
+    task = "classification"  # or "regression": it chooses the model's task (mnistlab.tasks)
     class_names: Sequence[str]
     input_shape: tuple[int, ...]
 
-    def __init__(
-        self,
-        val_fraction: float = VAL_FRACTION,
-        split_seed: int = 20240101,
-        batch_size: int = 64,
-        eval_batch_size: int = 1000,
-        shuffle_seed: int = 0,
-        folds: int | None = None,
-        fold: int | None = None,
-    ) -> None:
+    @checked
+    def __init__(self, *, batch_size: Positive, eval_batch_size: Positive, shuffle_seed: Seed) -> None:
         super().__init__()
-        if not 0 < val_fraction < 1:
-            raise MnistlabError(f"data.val_fraction={val_fraction} must lie strictly between 0 and 1")
-        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if value < 1:
-                raise MnistlabError(f"data.{key}={value} must be at least 1")
-        self.val_fraction = val_fraction
-        self.split_seed = split_seed
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.shuffle_seed = shuffle_seed
-        self.folds, self.fold = folds, fold
         self.train_set: TensorPairs | None = None
         self.val_set: TensorPairs | None = None
         self.test_set: TensorPairs | None = None
@@ -90,8 +84,12 @@ class InMemoryDataModule(LightningDataModule):
         return self.num_classes
 
     @abstractmethod
-    def load_official_split(self, train: bool) -> tuple[Tensor, Tensor]:
-        """The official training (``train=True``) or test set as (inputs, labels)."""
+    def load_train_and_val(self) -> tuple[TensorPairs, TensorPairs]:
+        """The training and validation sets."""
+
+    @abstractmethod
+    def load_test(self) -> TensorPairs:
+        """The test set."""
 
     def setup(self, stage: str | None = None) -> None:
         # Loading is cheap but not free: the run flow calls setup early to fail fast, Lightning calls it
@@ -99,20 +97,9 @@ class InMemoryDataModule(LightningDataModule):
         if self.train_set is None:
             self.train_set, self.val_set = self.load_train_and_val()
         if self.test_set is None and stage in (None, "test", "predict"):
-            self.test_set = TensorPairs(*self.load_official_split(train=False))
+            self.test_set = self.load_test()
         if self.trainer is not None and self.trainer.strategy.root_device.type == "cuda":
             self._move_to(self.trainer.strategy.root_device)
-
-    def load_train_and_val(self) -> tuple[TensorPairs, TensorPairs]:
-        """Validation is a seeded random ``val_fraction`` of the official training set, or fold ``fold`` of
-        ``folds`` of it."""
-        inputs, labels = self.load_official_split(train=True)
-        train_idx, val_idx = split_indices(
-            len(labels), self.val_fraction, self.split_seed, self.folds, self.fold
-        )
-        return TensorPairs(inputs[train_idx], labels[train_idx]), TensorPairs(
-            inputs[val_idx], labels[val_idx]
-        )
 
     def _move_to(self, device: torch.device) -> None:
         # The whole data set fits on any GPU: keeping it there leaves only indexing in the training step.
@@ -147,3 +134,42 @@ class InMemoryDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+
+
+class SplitDataModule(InMemoryDataModule):
+    """Data with an official training and test set: validation is cut from the training set, never from the
+    test set, by ``split_seed`` alone (so that every job of a sweep validates on the same examples)."""
+
+    @checked
+    def __init__(
+        self,
+        *,
+        val_fraction: OpenFraction,
+        split_seed: Seed,
+        folds: Annotated[int, Field(ge=2)] | None,
+        fold: Annotated[int, Field(ge=0)] | None,
+        **batching,
+    ) -> None:
+        super().__init__(**batching)
+        check_folds(folds, fold)
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.folds, self.fold = folds, fold
+
+    @abstractmethod
+    def load_official_split(self, train: bool) -> tuple[Tensor, Tensor]:
+        """The official training (``train=True``) or test set as (inputs, labels)."""
+
+    def load_train_and_val(self) -> tuple[TensorPairs, TensorPairs]:
+        """Validation is a seeded random ``val_fraction`` of the official training set, or fold ``fold`` of
+        ``folds`` of it."""
+        inputs, labels = self.load_official_split(train=True)
+        train_idx, val_idx = split_indices(
+            len(labels), self.val_fraction, self.split_seed, self.folds, self.fold
+        )
+        return TensorPairs(inputs[train_idx], labels[train_idx]), TensorPairs(
+            inputs[val_idx], labels[val_idx]
+        )
+
+    def load_test(self) -> TensorPairs:
+        return TensorPairs(*self.load_official_split(train=False))

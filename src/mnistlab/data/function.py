@@ -6,14 +6,15 @@ training, validation and test sets are each drawn on their own, of their own siz
 
 import math
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from mnistlab.core.checks import Positive, Seed, checked
 from mnistlab.data.base import InMemoryDataModule
 from mnistlab.data.batches import TensorPairs
-from mnistlab.errors import MnistlabError
 
 # Named targets rather than expressions to evaluate: a config can only pick one of these.
 FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -38,23 +39,18 @@ class FunctionDataModule(InMemoryDataModule):
     class_names = ()
     input_shape = (1,)
 
+    @checked
     def __init__(
         self,
-        function: str = "square",
-        train_size: int = 10_000,
-        val_size: int = 4_000,
-        test_size: int = 4_000,
-        data_seed: int = 3,
+        *,
+        function: Literal[tuple(FUNCTIONS)],
+        train_size: Positive,
+        val_size: Positive,
+        test_size: Positive,
+        data_seed: Seed,
         **batching,
     ) -> None:
         super().__init__(**batching)
-        if function not in FUNCTIONS:
-            raise MnistlabError(
-                f"data.function={function!r} is unknown: choose one of {', '.join(FUNCTIONS)}"
-            )
-        for key, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
-            if value < 1:
-                raise MnistlabError(f"data.{key}={value} must be at least 1")
         self.function = function
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
         self.data_seed = data_seed
@@ -69,5 +65,5 @@ class FunctionDataModule(InMemoryDataModule):
     def load_train_and_val(self) -> tuple[TensorPairs, TensorPairs]:
         return TensorPairs(*self.draw("train")), TensorPairs(*self.draw("val"))
 
-    def load_official_split(self, train: bool) -> tuple[Tensor, Tensor]:
-        return self.draw("train" if train else "test")
+    def load_test(self) -> TensorPairs:
+        return TensorPairs(*self.draw("test"))

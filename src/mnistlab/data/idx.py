@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistlab.errors import MnistlabError
+from mnistlab.core.errors import MnistlabError
 
 UNSIGNED_BYTE = 0x08
 

@@ -1,47 +1,48 @@
 """MNIST and its drop-in siblings (Fashion-MNIST, KMNIST), read through torchvision."""
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 import torch
+from pydantic import BeforeValidator, Field
 from torch import Tensor
 from torchvision.datasets import KMNIST, MNIST, FashionMNIST
 
-from mnistlab.data.augment import random_affine
-from mnistlab.data.base import InMemoryDataModule
+from mnistlab.core.checks import checked
+from mnistlab.core.errors import MnistlabError
+from mnistlab.data.augment import RandomAffine
+from mnistlab.data.base import SplitDataModule
 from mnistlab.data.idx import check_idx_file, check_labels
-from mnistlab.errors import MnistlabError
 
 DATASETS: dict[str, type[MNIST]] = {"mnist": MNIST, "fashion_mnist": FashionMNIST, "kmnist": KMNIST}
 IMAGE_SIZE = (28, 28)
 
 
-class MNISTDataModule(InMemoryDataModule):
+class MNISTDataModule(SplitDataModule):
     """28x28 grey images, normalised once when loaded and held in memory as float32 (220 MB for MNIST's
     70,000): a training batch is then one indexing operation, as in a hand-written loop."""
 
     input_shape = (1, *IMAGE_SIZE)
 
+    @checked
     def __init__(
         self,
-        data_dir: str = "data",
-        dataset: str = "mnist",
-        mean: float = 0.1307,
-        std: float = 0.3081,
-        download: bool = True,
-        augment: dict[str, float] | None = None,
+        *,
+        data_dir: str,
+        dataset: Literal[tuple(DATASETS)],
+        mean: float,
+        std: Annotated[float, Field(gt=0)],
+        download: bool,
+        augment: Annotated[RandomAffine | None, BeforeValidator(lambda value: value or None)],  # {}: none
         **split_and_batching,
     ) -> None:
         super().__init__(**split_and_batching)
-        if dataset not in DATASETS:
-            raise MnistlabError(f"data.dataset={dataset!r} is unknown: choose one of {', '.join(DATASETS)}")
-        if std <= 0:
-            raise MnistlabError(f"data.std={std} must be positive")
         self.data_dir = Path(data_dir)
         self.dataset_class = DATASETS[dataset]
         self.mean = mean
         self.std = std
         self.download = download
-        self.augment = augment  # random_affine's arguments, applied to training batches only
+        self.augment = augment  # applied to training batches only
         self.class_names = tuple(self.dataset_class.classes)
 
     @property
@@ -112,5 +113,5 @@ class MNISTDataModule(InMemoryDataModule):
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0
         if self.augment and self.trainer is not None and self.trainer.training and not overfitting:
             images, labels = batch
-            return random_affine(images, **self.augment, background=self.background), labels
+            return self.augment(images, background=self.background), labels
         return batch

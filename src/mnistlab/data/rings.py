@@ -3,7 +3,8 @@
 import torch
 from torch import Tensor
 
-from mnistlab.data.base import InMemoryDataModule
+from mnistlab.core.checks import Positive, Seed, checked
+from mnistlab.data.base import SplitDataModule
 
 
 def make_rings(size: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -15,13 +16,12 @@ def make_rings(size: int, seed: int) -> tuple[Tensor, Tensor]:
     return points, labels
 
 
-class RingsDataModule(InMemoryDataModule):
+class RingsDataModule(SplitDataModule):
     class_names = ("outer", "inner", "middle")
     input_shape = (2,)
 
-    def __init__(
-        self, train_size: int = 20_000, test_size: int = 5_000, data_seed: int = 3, **split_and_batching
-    ):
+    @checked
+    def __init__(self, *, train_size: Positive, test_size: Positive, data_seed: Seed, **split_and_batching):
         super().__init__(**split_and_batching)
         self.train_size = train_size
         self.test_size = test_size

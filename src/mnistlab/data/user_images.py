@@ -13,7 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-from mnistlab.errors import MnistlabError
+from mnistlab.core.errors import MnistlabError
 
 BOX_FRACTION = 20 / 28
 # Ink is what stands this far above the background, on a 0-1 scale after contrast stretching: paper

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mnistlab.core.errors import MnistlabError
 from mnistlab.data.idx import check_idx_file
 from mnistlab.data.user_images import ImageProblem, light_on_dark, open_image, prepare_image
-from mnistlab.errors import MnistlabError
 
 IDX_IMAGES_MAGIC = bytes([0, 0, 0x08, 3])  # unsigned bytes, three dimensions (N x H x W)
 

@@ -12,7 +12,7 @@ from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from mnistlab.io.atomic import atomic_file
+from mnistlab.core.files import atomic_file
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from mnistlab.errors import MnistlabError, describe, first_line
+from mnistlab.core.errors import MnistlabError, describe, first_line
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

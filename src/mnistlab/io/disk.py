@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch import nn
 
-from mnistlab.errors import MnistlabError
+from mnistlab.core.errors import MnistlabError
 
 
 def check_room_for_checkpoints(folder: Path, model: nn.Module) -> None:

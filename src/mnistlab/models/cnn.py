@@ -1,6 +1,6 @@
-"""A small convolutional net: one conv block per entry of ``channels`` (three by default; each has
-``convs_per_block`` convolutions, then a max-pool), then a fully connected head (or, with
-``hidden_size=None``, a single linear layer from the features to the classes)."""
+"""A small convolutional net: one conv block per entry of ``channels`` (each of ``convs_per_block``
+convolutions, then a max-pool), then a fully connected head (or, with ``hidden_size=None``, a single linear
+layer from the features to the outputs)."""
 
 import itertools
 import math
@@ -9,8 +9,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from mnistlab.errors import MnistlabError
-from mnistlab.models.base import ImageClassifier
+from mnistlab.core.checks import Fraction, Positive, checked
+from mnistlab.core.errors import MnistlabError
+from mnistlab.models.sequential import SequentialNet
 
 
 def conv_block(n_in: int, n_out: int, convs: int = 1) -> nn.Sequential:
@@ -26,39 +27,42 @@ def conv_block(n_in: int, n_out: int, convs: int = 1) -> nn.Sequential:
     return nn.Sequential(*layers, nn.MaxPool2d(2))
 
 
-class CNN(ImageClassifier):
+class CNN(SequentialNet):
+    @checked
     def __init__(
         self,
-        channels: Sequence[int] = (32, 64, 128),
-        hidden_size: int | None = 128,
-        dropout: float = 0.25,
-        convs_per_block: int = 1,
-        channels_last: bool = False,
-        **base,
+        *,
+        input_shape: Sequence[int],
+        num_outputs: int,
+        channels: list[Positive],
+        hidden_size: Positive | None,
+        dropout: Fraction,
+        convs_per_block: Positive,
+        channels_last: bool,
     ) -> None:
-        super().__init__(**base)
-        if len(self.hparams.input_shape) != 3:
+        if len(input_shape) != 3:
             raise MnistlabError(
                 f"model=cnn needs images (channels, height, width), and the data's inputs have shape "
-                f"{tuple(self.hparams.input_shape)}: use model=mlp or model=scratch"
+                f"{tuple(input_shape)}: use model=mlp or model=scratch"
             )
-        in_channels, height, width = self.hparams.input_shape
+        in_channels, height, width = input_shape
         widths = [in_channels, *channels]
         blocks = [conv_block(n_in, n_out, convs_per_block) for n_in, n_out in itertools.pairwise(widths)]
         shrink = 2 ** len(channels)
         features = widths[-1] * math.prod((height // shrink, width // shrink))
-        if hidden_size is None:  # the speedrun's head: features straight to the classes
+        if hidden_size is None:  # features straight to the outputs
             head = [nn.Dropout(dropout)] if dropout else []
-        else:  # layer for layer as before, so that earlier checkpoints keep their weights' names
+        else:
             head = [nn.Dropout(dropout), nn.Linear(features, hidden_size), nn.ReLU(), nn.Dropout(dropout)]
             features = hidden_size
-        self.net = nn.Sequential(*blocks, nn.Flatten(), *head, nn.Linear(features, self.num_outputs))
+        super().__init__(*blocks, nn.Flatten(), *head, nn.Linear(features, num_outputs))
         # NHWC, weights and inputs alike: oneDNN's convolutions on a CPU run much faster so, bf16 most of all
-        # (docs/benchmarks.md, "Speedrun"). Only the layout changes: the weights keep their names and values.
+        # (docs/benchmarks.md). Only the layout changes: the weights keep their names and values.
+        self.channels_last = channels_last
         if channels_last:
-            self.net.to(memory_format=torch.channels_last)
+            self.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.hparams.channels_last:
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return super().forward(x)

@@ -12,11 +12,11 @@ class GradientDescent(torch.optim.Optimizer):
     An Optimizer only so that Lightning counts its steps (checkpointing keys on them) and saves its state.
     """
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 0.01) -> None:
+    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
         super().__init__(params, {"lr": lr})
 
     def step(self, closure=None) -> Tensor | None:
-        # Automatic optimization (every model but scratch) computes the loss and gradients in the closure.
+        # Lightning computes the loss and gradients in the closure.
         loss = None
         if closure is not None:
             with torch.enable_grad():

@@ -1,14 +1,15 @@
-"""Seed 003's network from raw tensors: ``x @ W + b``, ``clamp(0)``, gradient descent written by hand."""
+"""The raw-tensor tutorial's net: ``x @ W + b`` and ``clamp(0)``, weights as plain tensors (trained with its
+hand-written gradient descent, optimizer=gd)."""
 
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from mnistlab.errors import MnistlabError
-from mnistlab.models.base import ImageClassifier
+from mnistlab.core.checks import Positive, checked
 
 
 def he_weight(n_in: int, n_out: int) -> Tensor:
@@ -22,13 +23,18 @@ def uniform_weight(n_in: int, n_out: int) -> Tensor:
 INITS = {"he": he_weight, "uniform": uniform_weight}
 
 
-class ScratchMLP(ImageClassifier):
-    def __init__(self, hidden_sizes: Sequence[int] = (100, 100), init: str = "he", **base) -> None:
-        super().__init__(**base)
-        if init not in INITS:
-            raise MnistlabError(f"model.init={init!r} is unknown: choose one of {', '.join(INITS)}")
-        self.automatic_optimization = False
-        widths = [math.prod(self.hparams.input_shape), *hidden_sizes, self.num_outputs]
+class ScratchMLP(nn.Module):
+    @checked
+    def __init__(
+        self,
+        *,
+        input_shape: Sequence[int],
+        num_outputs: int,
+        hidden_sizes: list[Positive],
+        init: Literal[tuple(INITS)],
+    ) -> None:
+        super().__init__()
+        widths = [math.prod(input_shape), *hidden_sizes, num_outputs]
         # Raw tensors with requires_grad, as in the tutorial; wrapping them as Parameters only registers
         # them, so that checkpoints and .to(device) see them. Biases start at zero.
         self.weights = nn.ParameterList(
@@ -42,14 +48,4 @@ class ScratchMLP(ImageClassifier):
             h = h @ w + b
             if i < len(self.weights) - 1:
                 h = h.clamp(0)
-        return self.output_activation(h)
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        optimizer = self.optimizers()
-        loss = super().training_step(batch, batch_idx)
-        optimizer.zero_grad()
-        self.manual_backward(loss)
-        optimizer.step()
-        if (scheduler := self.lr_schedulers()) is not None:
-            scheduler.step()  # manual optimization: Lightning leaves the scheduler to us
-        return loss
+        return h

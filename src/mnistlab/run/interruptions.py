@@ -16,9 +16,10 @@ from lightning import Trainer
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from mnistlab.errors import RunInterrupted
+from mnistlab.core.errors import RunInterrupted
+from mnistlab.core.results import RunResult, Status
 from mnistlab.io.checkpoints import saved_epoch
-from mnistlab.run.result import RunResult
+from mnistlab.run.best import add_best
 
 
 @contextmanager
@@ -36,14 +37,14 @@ def interrupted(trainer: Trainer, output_dir: Path, cause: str, seed: int, start
     last = output_dir / "checkpoints" / "last.ckpt"  # conf/callbacks/default.yaml's last_checkpoint
     last_epoch = saved_epoch(last)
     result = RunResult(
-        status="interrupted",
+        status=Status.INTERRUPTED,
         interrupted_by=cause,
         seed=seed,
         epochs_run=trainer.current_epoch,
         last_checkpoint=str(last) if last_epoch is not None else None,
         last_checkpoint_epoch=last_epoch,
     )
-    result.add_best(trainer)
+    add_best(result, trainer)
     result.seconds = round(time.perf_counter() - started, 2)
     if trainer.is_global_zero:
         result.write(output_dir)

@@ -8,9 +8,10 @@ from typing import Any
 import torch
 from hydra.utils import get_class
 
-from mnistlab.errors import MnistlabError
+from mnistlab.core.errors import MnistlabError
 from mnistlab.io.checkpoints import load_checkpoint
-from mnistlab.models.base import RUN_LENGTH_ARGS
+from mnistlab.io.formats import FORMAT, format_of
+from mnistlab.models.module import RUN_LENGTH_ARGS
 
 # What a resumed run must share with the run that wrote its checkpoint for the two to be one run.
 # Where the data lives and the test batch size may change; so may the run's length, unless the scheduler
@@ -54,6 +55,12 @@ def check_resumable(path: Path, config: dict[str, Any]) -> dict[str, Any]:
         raise MnistlabError(
             f"{path}: cannot resume from it: it lacks {', '.join(missing)}, so it was not written by "
             "mnistlab's train.py; resume from a last.ckpt of a run (test other checkpoints with eval.py)"
+        )
+    if (version := format_of(checkpoint)) != FORMAT:
+        raise MnistlabError(
+            f"{path}: cannot resume from it: it was written by an earlier mnistlab (checkpoint format "
+            f"{version}), and a resume continues a run of this version (format {FORMAT}); start the run "
+            "again, or test the checkpoint with eval.py"
         )
     check_is_latest(path, checkpoint["global_step"])
     saved = checkpoint["run_config"]

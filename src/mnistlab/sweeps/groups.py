@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from mnistlab.core.results import Status
+
 # Repeats of one setting: a sweep over these keys asks how much a setting's result varies, not which wins.
 REPEAT_KEYS = ("seed", "data.fold")
 # The numbers a group is judged by: the summary row's key, and how the group table shows it.
@@ -55,7 +57,7 @@ class Group:
 
     @property
     def finished(self) -> list[dict[str, Any]]:
-        return [job for job in self.jobs if job["status"] == "finished"]
+        return [job for job in self.jobs if job["status"] == Status.FINISHED]
 
     @property
     def failed(self) -> int:

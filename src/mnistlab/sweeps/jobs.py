@@ -10,18 +10,15 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict, read_write
 
-from mnistlab.errors import ProcessDied, describe, user_error
-from mnistlab.io.atomic import write_json
-from mnistlab.run.ranks import is_rank_zero
-
-if TYPE_CHECKING:  # the training stack loads only once a job runs
-    from mnistlab.run.result import RunResult
+from mnistlab.core.errors import ProcessDied, describe, user_error
+from mnistlab.core.files import write_json
+from mnistlab.core.ranks import is_rank_zero
+from mnistlab.core.results import RunResult, Status
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +31,19 @@ def is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def objective(result: "RunResult") -> float | None:
+def objective(result: RunResult) -> float | None:
     """What a sweeper minimises: the best val/loss of a finished run; None (a failed trial) otherwise.
 
     None, not nan: the Optuna sweeper (1.3.0) hands a nan on to the study, which rejects it, and the sweeper
     then crashes while recording the trial as failed. None it records as failed directly.
     """
     loss = result.best_val_loss
-    if result.status != "finished" or loss is None or not math.isfinite(loss):
+    if result.status != Status.FINISHED or loss is None or not math.isfinite(loss):
         return None
     return float(loss)
 
 
-def run_sweep_job(task: Callable[[DictConfig], "RunResult"], cfg: DictConfig) -> float | None:
+def run_sweep_job(task: Callable[[DictConfig], RunResult], cfg: DictConfig) -> float | None:
     """An exception is logged and recorded in the job's run dir, and the job scores None: Hydra's basic
     sweeper would re-raise it and end the sweep; Optuna's marks the trial failed."""
     started = time.perf_counter()

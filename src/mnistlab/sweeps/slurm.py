@@ -1,5 +1,5 @@
 """hydra/launcher=slurm (hydra-submitit-launcher's SLURM launcher): the cluster is checked before any job is
-submitted, and the job's size comes from the trainer's."""
+submitted (the job's size comes from the trainer's: core/resolvers.py)."""
 
 import shutil
 import subprocess
@@ -9,7 +9,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mnistlab.errors import MnistlabError
+from mnistlab.core.errors import MnistlabError
 
 SUBMITIT_SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 
@@ -48,17 +48,3 @@ def check_cluster(partition: str | None) -> None:
             f"hydra.launcher.partition={partition} is not a partition of this cluster: choose one of "
             f"{', '.join(partitions) or '(none)'}, or null for the default"
         )
-
-
-def tasks_per_node(devices: int | str) -> int:
-    """One SLURM task per device: Lightning's SLURM environment expects ntasks-per-node = trainer.devices."""
-    if not isinstance(devices, int) or devices < 1:
-        raise MnistlabError(
-            f"trainer.devices={devices} does not say how many tasks a SLURM job needs: "
-            "set trainer.devices=N (the GPUs or processes per node)"
-        )
-    return devices
-
-
-def gpus_per_node(accelerator: str, devices: int | str) -> int | None:
-    return tasks_per_node(devices) if accelerator in ("gpu", "cuda") else None

@@ -16,10 +16,10 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from mnistlab.errors import describe
-from mnistlab.io.atomic import write_json
-from mnistlab.run.ranks import is_rank_zero
-from mnistlab.run.result import RunResult
+from mnistlab.core.errors import describe
+from mnistlab.core.files import write_json
+from mnistlab.core.ranks import is_rank_zero
+from mnistlab.core.results import RunResult, Status
 from mnistlab.sweeps.figure import write_figure
 from mnistlab.sweeps.groups import (
     group_jobs,
@@ -81,7 +81,7 @@ class SweepSummary(Callback):
         write_groups_csv(sweep_dir / "summary_groups.csv", groups)
         (sweep_dir / "summary_groups.md").write_text(groups_markdown(groups, sweep_dir))
         write_figure(groups, sweep_dir)
-        if rows[0]["status"] != "finished":  # sorted: a finished job comes first if there is one
+        if rows[0]["status"] != Status.FINISHED:  # sorted: a finished job comes first if there is one
             # Hydra turns a callback's exception into a warning: only an exit makes the exit status say it.
             sys.exit(
                 f"error: none of the {len(rows)} jobs of the sweep finished (first error: "
@@ -99,11 +99,11 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def job_row(run_dir: Path) -> dict[str, Any]:
     job, error = read_json(run_dir / JOB_FILE), read_json(run_dir / ERROR_FILE)
-    result = RunResult.read(run_dir) or RunResult(status="no result", seconds=error.get("seconds"))
+    result = RunResult.read(run_dir) or RunResult(status=Status.NO_RESULT, seconds=error.get("seconds"))
     failure = error.get("error") or job.get("error")
     status = result.status
-    if failure and status in ("finished", "no result"):
-        status = "failed"  # a diverged or interrupted run says so itself in its metrics.json
+    if failure and status in (Status.FINISHED, Status.NO_RESULT):
+        status = Status.FAILED  # a diverged or interrupted run says so itself in its metrics.json
     return {
         "job": job.get("job"),
         "overrides": " ".join(job.get("overrides", [])),
@@ -120,7 +120,7 @@ def job_row(run_dir: Path) -> dict[str, Any]:
 
 def row_order(row: dict[str, Any]) -> tuple[float, bool, int]:
     """Lowest val/loss first; then finished jobs without one; then failed, diverged, interrupted ones."""
-    loss, finished = row["best_val_loss"], row["status"] == "finished"
+    loss, finished = row["best_val_loss"], row["status"] == Status.FINISHED
     usable = finished and loss is not None and math.isfinite(loss)
     return (loss if usable else math.inf, not finished, row["job"] if row["job"] is not None else -1)
 

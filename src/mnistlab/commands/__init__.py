@@ -1,0 +1,1 @@
+"""One flow per entry point: train, evaluate, predict, export, serve."""

@@ -1,0 +1,96 @@
+"""The entry points' outer layer: every error a user can fix is printed as one line ``error: ...``.
+
+Hydra prints its own errors (an unknown ``model=...``, a run dir it cannot create) over several lines and
+wraps errors raised inside ``instantiate``; here each becomes the one line that names the problem and the fix.
+"""
+
+import errno
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from hydra.errors import HydraException, MissingConfigException
+
+from mnistlab.core.errors import ProcessDied, RunInterrupted, user_error
+from mnistlab.core.ranks import is_rank_zero
+
+# Errors that mean "this folder cannot take our files", as opposed to a bug.
+CANNOT_WRITE = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EFBIG,
+    errno.ENOTDIR,
+    errno.EEXIST,
+}
+# Set beside HYDRA_FULL_ERROR by run(), so that a child process can tell it from the user's own.
+ONE_LINE_ERRORS = "MNISTLAB_ONE_LINE_ERRORS"
+# Where Hydra and the run make their folders: any OSError there means the folder cannot be made.
+MAKING_FOLDERS = {"mkdir", "makedirs"}
+
+
+def run(main: Callable[[], Any]) -> None:
+    """Call a ``@hydra.main`` function; exit with one line for the errors a user can fix.
+
+    Under DDP every process meets the same error (a bad config, divergence, Ctrl-C): rank zero prints the line
+    and carries the run's exit status; the others end quietly, with status 0, because Lightning's launcher
+    SIGKILLs its main process (rank zero) within seconds of a child that exits non-zero, before rank zero has
+    written its results. A process that died is reported by every survivor, rank zero possibly among the dead.
+    """
+    try:
+        run_one_process(main)
+    except SystemExit as stop:
+        if (
+            is_rank_zero()
+            or not isinstance(stop.code, str)
+            or isinstance(user_error(stop.__context__), ProcessDied)
+        ):
+            raise
+        sys.exit(0)
+
+
+def run_one_process(main: Callable[[], Any]) -> None:
+    # The user asked for whole tracebacks, unless it was this function in a parent process: Lightning's DDP
+    # children inherit the environment.
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" and os.environ.get(ONE_LINE_ERRORS) != "1":
+        main()
+        return
+    # Makes Hydra raise its errors to us instead of printing them itself.
+    os.environ["HYDRA_FULL_ERROR"] = os.environ[ONE_LINE_ERRORS] = "1"
+    try:
+        main()
+    except KeyboardInterrupt as stop:  # a RunInterrupted says where the run got to; a bare one came before it
+        sys.exit(f"error: {stop}" if isinstance(stop, RunInterrupted) else "error: interrupted by Ctrl-C")
+    except Exception as error:
+        message = one_line(error)
+        if message is None:
+            raise
+        sys.exit(f"error: {message}")
+
+
+def one_line(error: BaseException) -> str | None:
+    if (mistake := user_error(error)) is not None:
+        return str(mistake)
+    if isinstance(error, MissingConfigException) and error.options is not None and error.missing_cfg_file:
+        group, _, name = error.missing_cfg_file.rpartition("/")
+        return f"{group}={name} is unknown: choose one of {', '.join(sorted(error.options))}"
+    if isinstance(error, HydraException):
+        text = str(error).split("Config search path")[0]
+        return " ".join(text.split())
+    if isinstance(error, OSError) and error.filename and cannot_write(error):
+        return (
+            f"cannot write {error.filename} ({error.strerror}): choose a folder that can be created and "
+            "written with paths.log_dir=... or hydra.run.dir=..."
+        )
+    return None
+
+
+def cannot_write(error: OSError) -> bool:
+    if error.errno in CANNOT_WRITE:
+        return True
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(frame.name in MAKING_FOLDERS for frame in frames)

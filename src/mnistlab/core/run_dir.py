@@ -1,0 +1,68 @@
+"""A run's own folder: where it goes (core/resolvers.py hands these to the configs), and a check that it does
+not already hold another run."""
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from mnistlab.core.errors import MnistlabError
+from mnistlab.core.ranks import is_rank_zero
+from mnistlab.core.results import METRICS_FILE
+
+
+def run_dir_of(ckpt_path: str | None, new_run_dir: str) -> str:
+    """The run dir a checkpoint lives in (``<run dir>/checkpoints/x.ckpt``); otherwise a new one."""
+    if ckpt_path and ckpt_path != "last" and Path(ckpt_path).parent.name == "checkpoints":
+        return str(Path(ckpt_path).parent.parent)
+    return new_run_dir
+
+
+def existing_run_file(run_dir: Path) -> Path | None:
+    """A file showing that a run used ``run_dir``: a killed run leaves checkpoints but no metrics.json."""
+    taken = [run_dir / METRICS_FILE, *sorted((run_dir / "checkpoints").glob("*.ckpt"))]
+    return next((path for path in taken if path.exists()), None)
+
+
+def requeued_by_slurm() -> bool:
+    """Whether SLURM restarted this job (preempted, or at its time limit): it goes on in its run dir."""
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+
+
+def check_run_dir_is_new(output_dir: Path, ckpt_path: str | None) -> None:
+    if ckpt_path is None and (found := existing_run_file(output_dir)):
+        raise MnistlabError(
+            f"{output_dir} already holds a run ({found.relative_to(output_dir)}): choose another "
+            f"hydra.run.dir, or resume it with ckpt_path=last hydra.run.dir={output_dir}"
+        )
+
+
+def config_subdir_for(ckpt_path: str | None, output_dir: str) -> str | None:
+    """Where Hydra saves the composed config: beside, never over, the config of a run already in the dir.
+
+    Hydra saves it before the run starts: a resume, or a command that train.py will refuse because the dir
+    holds a run, must leave that run's own config intact. Under DDP only rank zero saves it (None: nowhere).
+    """
+    if not is_rank_zero():
+        return None
+    if requeued_by_slurm():
+        return f".hydra/requeued_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
+    if ckpt_path or existing_run_file(Path(output_dir)):
+        return f".hydra/{'resume' if ckpt_path else 'refused'}_{datetime.now():%Y-%m-%d_%H-%M-%S_%f}"
+    return ".hydra"
+
+
+def run_tags(task_name: str, output_dir: str) -> dict[str, str]:
+    """What a tracker (conf/logger/mlflow.yaml) files a run under: its task and experiment and, in a sweep,
+    its sweep dir and job number; its name is its run dir's (``<sweep dir name>/<job number>`` in a sweep)."""
+    hydra = HydraConfig.get()
+    run_dir = Path(output_dir)
+    tags = {"task": task_name, "experiment": str(hydra.runtime.choices.get("experiment") or "none")}
+    if hydra.mode == RunMode.MULTIRUN:  # each job's run dir is <sweep dir>/<job number> (conf/hydra)
+        tags |= {"sweep_dir": str(run_dir.parent), "job": str(hydra.job.num)}
+        tags["mlflow.runName"] = f"{run_dir.parent.name}/{run_dir.name}"
+    else:
+        tags["mlflow.runName"] = run_dir.name
+    return tags
