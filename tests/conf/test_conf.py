@@ -8,16 +8,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import CONF, SHRINK, loaded_datamodule, training_trainer, write_mnist
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class
 from omegaconf import OmegaConf, open_dict
 
+from mnistlab.commands import train as train_command
 from mnistlab.commands.train import train
 from mnistlab.core.errors import MnistlabError
 from mnistlab.core.results import RunResult
-from mnistlab.core.run_dir import config_subdir_for, run_dir_of
 from mnistlab.data.mnist import DATASETS
+from mnistlab.run.best import best_checkpoint_callback
 from mnistlab.run.build import build_datamodule, build_model
 from mnistlab.sweeps.jobs import LAUNCH_VARIABLES
 
@@ -71,18 +71,75 @@ def group_option_params() -> list:
     ]
 
 
-def tiny_run(cfg, mnist_dir: Path) -> RunResult:
-    """The whole run the config names (fit, test of the best checkpoint, results), on two batches an epoch."""
+TINY = {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1, "limit_test_batches": 1}
+
+
+def tiny_run(cfg, mnist_dir: Path, monkeypatch: pytest.MonkeyPatch | None = None) -> RunResult:
+    """The whole run the config names (fit, test of the best checkpoint, results), on two batches an epoch;
+    with ``monkeypatch``, the run's trainer and model are kept in ``BUILT``."""
     with open_dict(cfg):
-        cfg.trainer.update(max_epochs=1, limit_train_batches=2, limit_val_batches=1, limit_test_batches=1)
+        cfg.trainer.update(TINY)
     if cfg.data._target_.endswith("MNISTDataModule"):
         write_mnist(mnist_dir, dataset=DATASETS[cfg.data.dataset].__name__, n_train=100, n_test=50)
+    if monkeypatch is not None:
+        keep("build_trainer", monkeypatch)
+        keep("build_model", monkeypatch)
     result = train(cfg)
     assert result.status == "finished"
     assert RunResult.read(Path(cfg.paths.output_dir)) == result
     # A regression (data=function) has no classes and no per-class accuracy.
     assert result.test_loss is not None and len(result.test_acc_per_class or []) == cfg_classes(cfg)
     return result
+
+
+BUILT: dict[str, object] = {}
+
+
+def keep(builder: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = getattr(train_command, builder)
+    monkeypatch.setattr(train_command, builder, lambda *a, **k: BUILT.setdefault(builder, built(*a, **k)))
+
+
+def parts_of_the_run() -> list[object]:
+    trainer, model = BUILT["build_trainer"], BUILT["build_model"]
+    datamodule = trainer.datamodule
+    schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
+    return [trainer, datamodule, getattr(datamodule, "augment", None), model.net, *trainer.optimizers,
+            *schedulers, *trainer.callbacks, *trainer.loggers, trainer.strategy]  # fmt: skip
+
+
+def assert_the_run_built_what_the_option_names(cfg, group: str) -> None:
+    """Each class the option names (its own, its entries' and their nested ones') is a part of the run; an
+    empty option (none) leaves the run without the group's parts; debug's settings reach the trainer."""
+    selected = OmegaConf.select(cfg, group.replace("/", "."))
+    node = OmegaConf.to_container(selected, resolve=True) if OmegaConf.is_config(selected) else {}
+    if group == "debug":
+        node = OmegaConf.to_container(cfg.trainer)
+    parts = parts_of_the_run()
+    named = [node] if "_target_" in node else [entry for entry in node.values() if isinstance(entry, dict)]
+    named += [child for entry in named for child in entry.values() if isinstance(child, dict)]
+    for target in (entry["_target_"] for entry in named if "_target_" in entry):
+        if target != "datetime.timedelta":  # the DDP strategy's timeout: a value, not a part
+            assert any(isinstance(part, get_class(target)) for part in parts), target
+    trainer = BUILT["build_trainer"]
+    empty = {
+        "scheduler": not trainer.lr_scheduler_configs,
+        "logger": not trainer.loggers,
+        # Lightning's own default checkpoint remains; it monitors nothing, so the run tests its last weights.
+        "callbacks": best_checkpoint_callback(trainer) is None
+        and not [c for c in trainer.callbacks if type(c).__module__.startswith("mnistlab.dashboards")],
+        "data/augment": getattr(trainer.datamodule, "augment", None) is None,
+    }
+    if not node:
+        assert empty[group], group
+    if group == "debug":  # what the option sets on the trainer, beyond the tiny run's own limits
+        written = OmegaConf.load(CONF / "debug" / f"{cfg_choice(cfg, 'debug')}.yaml").get("trainer", {})
+        for key in set(written) - set(TINY):
+            assert getattr(trainer, key) == written[key], key
+
+
+def cfg_choice(cfg, group: str) -> str:
+    return HydraConfig.get().runtime.choices[group]
 
 
 def cfg_classes(cfg) -> int:
@@ -100,11 +157,13 @@ COMPANIONS = {
 
 
 @pytest.mark.parametrize(("group", "option"), group_option_params())
-def test_every_group_option_runs_a_whole_training_run(compose_cfg, mnist_dir, group, option):
+def test_every_group_option_runs_a_whole_training_run(compose_cfg, mnist_dir, monkeypatch, group, option):
     overrides = [f"{group}={option}"] if group == "model" else ["model=mlp", f"{group}={option}"]
     cfg = compose_cfg(*overrides, *COMPANIONS.get((group, option), []))
+    BUILT.clear()
     try:
-        tiny_run(cfg, mnist_dir)
+        tiny_run(cfg, mnist_dir, monkeypatch)
+        assert_the_run_built_what_the_option_names(cfg, group)
     finally:  # a DDP trainer's process group and its launcher's variables outlive the Trainer
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -181,36 +240,6 @@ def test_default_seed_is_fixed_and_drives_shuffling_but_not_the_split(compose_cf
     zero = compose_cfg("seed=0")
     assert build_datamodule(zero).shuffle_seed == 0
     assert build_datamodule(zero).split_seed == build_datamodule(default).split_seed
-
-
-def test_resume_path_gives_the_checkpoints_own_run_dir():
-    assert run_dir_of("/runs/a/checkpoints/last.ckpt", "/runs/new") == "/runs/a"
-    assert run_dir_of(None, "/runs/new") == "/runs/new"
-    assert run_dir_of("last", "/runs/new") == "/runs/new"  # `last` goes with hydra.run.dir=<run dir>
-    assert run_dir_of("/elsewhere/model.ckpt", "/runs/new") == "/runs/new"
-
-
-def test_config_goes_to_dot_hydra_and_never_over_a_run_already_in_the_dir(tmp_path):
-    # A command that failed before training left only its config: the next one may take the dir over.
-    (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 1\n")
-    assert config_subdir_for(None, str(tmp_path)) == ".hydra"
-    (tmp_path / "metrics.json").write_text("{}\n")
-    for ckpt_path in (None, str(tmp_path / "checkpoints" / "last.ckpt")):
-        subdir = config_subdir_for(ckpt_path, str(tmp_path))
-        assert subdir.startswith(".hydra/") and not (tmp_path / subdir).exists()
-
-
-def test_hydra_run_dir_of_a_resume_is_the_checkpoints_run_dir(tmp_path):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        resume = compose(
-            "train", [f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt"], return_hydra_config=True
-        )
-        fresh = compose("train", [f"paths.log_dir={tmp_path}/logs"], return_hydra_config=True)
-    GlobalHydra.instance().clear()
-    assert resume.hydra.run.dir == f"{tmp_path}/run"
-    assert fresh.hydra.run.dir.startswith(f"{tmp_path}/logs/train/runs/")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

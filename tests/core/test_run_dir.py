@@ -1,16 +1,12 @@
-"""Run dirs: never reused by a new run, found by `ckpt_path=last`, checked for room before training."""
-
-import os
-import resource
-import time
+"""Run dirs: never reused by a new run; a resume goes to its checkpoint's run dir, its config beside the run's."""
 
 import pytest
-import torch
+from conftest import CONF
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 
-from mnistlab.commands.train import train
 from mnistlab.core.errors import MnistlabError
-from mnistlab.core.run_dir import check_run_dir_is_new
-from mnistlab.run.resume import resolve_ckpt_path
+from mnistlab.core.run_dir import check_run_dir_is_new, config_subdir_for, run_dir_of
 
 
 def test_a_dir_holding_a_killed_or_finished_run_is_refused_unless_resumed(tmp_path):
@@ -27,42 +23,31 @@ def test_a_dir_holding_a_killed_or_finished_run_is_refused_unless_resumed(tmp_pa
     check_run_dir_is_new(tmp_path, str(tmp_path / "checkpoints" / "last.ckpt"))  # a resume: fine
 
 
-def test_ckpt_path_last_is_the_newest_last_checkpoint_of_the_run_dir(tmp_path):
-    with pytest.raises(MnistlabError, match=r"holds no last.ckpt; add hydra.run.dir=<the run dir to resume>"):
-        resolve_ckpt_path("last", tmp_path)
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    for age, name in enumerate(["last-v1.ckpt", "last.ckpt", "best.ckpt"]):
-        (folder / name).write_bytes(b"")
-        os.utime(folder / name, (time.time() - 100 * age,) * 2)
-    assert resolve_ckpt_path("last", tmp_path) == str(folder / "last-v1.ckpt")
+def test_resume_path_gives_the_checkpoints_own_run_dir():
+    assert run_dir_of("/runs/a/checkpoints/last.ckpt", "/runs/new") == "/runs/a"
+    assert run_dir_of(None, "/runs/new") == "/runs/new"
+    assert run_dir_of("last", "/runs/new") == "/runs/new"  # `last` goes with hydra.run.dir=<run dir>
+    assert run_dir_of("/elsewhere/model.ckpt", "/runs/new") == "/runs/new"
 
 
-def test_a_folder_without_room_for_the_checkpoints_fails_before_training(compose_cfg, tmp_path):
-    cfg = compose_cfg("model=mlp")
-    # The kernel refuses this process any file over 1 MB, as a full disk refuses any new byte; checkpoints of
-    # this MLP need more. (Python ignores SIGXFSZ, so writes fail with EFBIG instead of killing pytest.)
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, hard))
-    try:
-        with pytest.raises(MnistlabError) as error:
-            train(cfg)
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-    message = str(error.value)
-    assert message.startswith(f"{tmp_path / 'run'}: cannot hold this run's checkpoints (File too large")
-    assert "paths.log_dir=" in message
-    assert not (tmp_path / "run" / "checkpoints").exists()
+def test_config_goes_to_dot_hydra_and_never_over_a_run_already_in_the_dir(tmp_path):
+    # A command that failed before training left only its config: the next one may take the dir over.
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    assert config_subdir_for(None, str(tmp_path)) == ".hydra"
+    (tmp_path / "metrics.json").write_text("{}\n")
+    for ckpt_path in (None, str(tmp_path / "checkpoints" / "last.ckpt")):
+        subdir = config_subdir_for(ckpt_path, str(tmp_path))
+        assert subdir.startswith(".hydra/") and not (tmp_path / subdir).exists()
 
 
-def test_ckpt_path_last_resumes_the_run_and_only_the_same_run(compose_cfg, tmp_path):
-    run = ["model=mlp", "seed=3", "scheduler=none"]  # no schedule planned for the run's length: it may grow
-    train(compose_cfg(*run, "trainer.max_epochs=1"))
-    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=True)["epoch"] == 0
-    with pytest.raises(MnistlabError) as error:
-        train(compose_cfg("model=mlp", "seed=4", "scheduler=none", "trainer.max_epochs=2", "ckpt_path=last"))
-    assert f"ckpt_path={last}: the run was trained with seed=3 but this resume has seed=4" in str(error.value)
-    assert torch.load(last, weights_only=True)["epoch"] == 0  # the refused resume trained nothing
-    assert train(compose_cfg(*run, "trainer.max_epochs=2", "ckpt_path=last")).epochs_run == 2
-    assert torch.load(last, weights_only=True)["epoch"] == 1
+def test_hydra_run_dir_of_a_resume_is_the_checkpoints_run_dir(tmp_path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        resume = compose(
+            "train", [f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt"], return_hydra_config=True
+        )
+        fresh = compose("train", [f"paths.log_dir={tmp_path}/logs"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    assert resume.hydra.run.dir == f"{tmp_path}/run"
+    assert fresh.hydra.run.dir.startswith(f"{tmp_path}/logs/train/runs/")

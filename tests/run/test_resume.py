@@ -16,9 +16,10 @@ import pytest
 import torch
 from conftest import SHRINK, Run, assert_one_line_error, write_mnist
 
+from mnistlab.commands.train import train
 from mnistlab.core.errors import MnistlabError
 from mnistlab.io.formats import FORMAT, FORMAT_KEY
-from mnistlab.run.resume import check_resumable
+from mnistlab.run.resume import check_resumable, resolve_ckpt_path
 
 EPOCHS = 3
 STOP_AFTER_EPOCH = 0  # signal once last.ckpt holds this epoch (0-based): two more are still to go
@@ -218,3 +219,27 @@ def test_a_resume_from_a_checkpoint_the_run_went_on_past_is_refused(tmp_path):
     message = str(error.value)
     assert "would rewind it" in message and f"resume with ckpt_path={checkpoints / 'last.ckpt'}" in message
     assert "eval.py" in message
+
+
+def test_ckpt_path_last_is_the_newest_last_checkpoint_of_the_run_dir(tmp_path):
+    with pytest.raises(MnistlabError, match=r"holds no last.ckpt; add hydra.run.dir=<the run dir to resume>"):
+        resolve_ckpt_path("last", tmp_path)
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for age, name in enumerate(["last-v1.ckpt", "last.ckpt", "best.ckpt"]):
+        (folder / name).write_bytes(b"")
+        os.utime(folder / name, (time.time() - 100 * age,) * 2)
+    assert resolve_ckpt_path("last", tmp_path) == str(folder / "last-v1.ckpt")
+
+
+def test_ckpt_path_last_resumes_the_run_and_only_the_same_run(compose_cfg, tmp_path):
+    run = ["model=mlp", "seed=3", "scheduler=none"]  # no schedule planned for the run's length: it may grow
+    train(compose_cfg(*run, "trainer.max_epochs=1"))
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 0
+    with pytest.raises(MnistlabError) as error:
+        train(compose_cfg("model=mlp", "seed=4", "scheduler=none", "trainer.max_epochs=2", "ckpt_path=last"))
+    assert f"ckpt_path={last}: the run was trained with seed=3 but this resume has seed=4" in str(error.value)
+    assert torch.load(last, weights_only=True)["epoch"] == 0  # the refused resume trained nothing
+    assert train(compose_cfg(*run, "trainer.max_epochs=2", "ckpt_path=last")).epochs_run == 2
+    assert torch.load(last, weights_only=True)["epoch"] == 1

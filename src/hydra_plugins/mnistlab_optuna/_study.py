@@ -42,13 +42,16 @@ def resume(study_name: str | None, storage: str) -> tuple[int, int]:
     Trials left running by an interrupted sweep are marked failed and their parameters queued again, so the
     search goes on as if they had not started; they do not count towards ``n_trials``.
     """
+    store = optuna.storages.get_storage(storage)
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
+        study = optuna.load_study(study_name=study_name, storage=store)
     except KeyError:  # no such study yet: a new search
         return 0, 0
+    study_id = store.get_study_id_from_name(study.study_name)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
-        study._storage.set_trial_state(trial._trial_id, TrialState.FAIL)
+        trial_id = store.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        store.set_trial_user_attr(trial_id, INTERRUPTED, True)
+        store.set_trial_state(trial_id, TrialState.FAIL)
         study.enqueue_trial(trial.params)
     trials = study.get_trials(deepcopy=False)
     finished = [t for t in trials if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED)]

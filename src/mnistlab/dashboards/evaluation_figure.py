@@ -4,7 +4,8 @@ from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
 
-from mnistlab.dashboards.tensorboard import draws_this_validation, takes_figures
+from mnistlab.core.checks import Positive, checked
+from mnistlab.dashboards.tensorboard import draws_this_validation, has_images, takes_figures
 
 
 class EvaluationFigure(Callback):
@@ -73,3 +74,17 @@ class EvaluationFigure(Callback):
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._end(trainer, pl_module, "test")
+
+
+class TestImagesFigure(EvaluationFigure):
+    """A figure of ``num_images`` of the test's images, for data that are images."""
+
+    stages = ("test",)
+
+    @checked
+    def __init__(self, *, num_images: Positive) -> None:
+        super().__init__()
+        self.num_images = num_images
+
+    def shows(self, trainer: Trainer, pl_module: LightningModule) -> bool:
+        return super().shows(trainer, pl_module) and has_images(trainer)

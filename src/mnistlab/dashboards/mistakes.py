@@ -8,9 +8,8 @@ from lightning import LightningModule, Trainer
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from mnistlab.core.checks import Positive, checked
-from mnistlab.dashboards.evaluation_figure import EvaluationFigure
-from mnistlab.dashboards.tensorboard import draw_image, has_images, log_figure, short_labels
+from mnistlab.dashboards.evaluation_figure import TestImagesFigure
+from mnistlab.dashboards.tensorboard import draw_image, log_figure, short_labels
 
 
 class MostConfidentMistakes:
@@ -52,18 +51,9 @@ class MostConfidentMistakes:
         return merged
 
 
-class ConfidentMistakesFigure(EvaluationFigure):
+class ConfidentMistakesFigure(TestImagesFigure):
     name = "mistakes"
-    stages = ("test",)
-
-    @checked
-    def __init__(self, *, num_images: Positive) -> None:
-        super().__init__()
-        self.num_images = num_images
-        self.mistakes = MostConfidentMistakes(num_images)
-
-    def shows(self, trainer: Trainer, pl_module: LightningModule) -> bool:
-        return super().shows(trainer, pl_module) and has_images(trainer)
+    mistakes: MostConfidentMistakes
 
     def reset(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.mistakes = MostConfidentMistakes(self.num_images)

@@ -10,23 +10,13 @@ from matplotlib.figure import Figure
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from mnistlab.core.checks import Positive, checked
-from mnistlab.dashboards.evaluation_figure import EvaluationFigure
-from mnistlab.dashboards.tensorboard import as_pixels, has_images, log_figure, short_labels
+from mnistlab.dashboards.evaluation_figure import TestImagesFigure
+from mnistlab.dashboards.tensorboard import as_pixels, log_figure, short_labels
 
 
-class PredictionsGrid(EvaluationFigure):
+class PredictionsGrid(TestImagesFigure):
     name = "predictions"
-    stages = ("test",)
-
-    @checked
-    def __init__(self, *, num_images: Positive) -> None:
-        super().__init__()
-        self.num_images = num_images
-        self.kept: list[tuple[Tensor, Tensor, Tensor]] = []
-
-    def shows(self, trainer: Trainer, pl_module: LightningModule) -> bool:
-        return super().shows(trainer, pl_module) and has_images(trainer)
+    kept: list[tuple[Tensor, Tensor, Tensor]]
 
     def reset(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.kept = []

@@ -30,8 +30,8 @@ class ScratchMLP(nn.Module):
         *,
         input_shape: Sequence[int],
         num_outputs: int,
-        hidden_sizes: list[Positive],
         init: Literal[tuple(INITS)],
+        hidden_sizes: list[Positive],
     ) -> None:
         super().__init__()
         widths = [math.prod(input_shape), *hidden_sizes, num_outputs]
