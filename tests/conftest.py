@@ -1,8 +1,10 @@
 """Shared fixtures: small synthetic MNIST-format files and the real conf/, composed and shrunk."""
 
+import contextlib
 import itertools
 import math
 import os
+import shutil
 
 # Tests start several train.py processes at once on a 2-core machine: one thread each beats oversubscription.
 # Set before torch is imported, so this process and every subprocess inherit it.
@@ -14,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -315,6 +317,33 @@ class Payload:
 
     def __reduce__(self):
         return (open, (str(self.path), "w"))
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str = "24m") -> Iterator[Path]:
+    """A real file system of ``size`` (a tmpfs) mounted at ``folder``; skips the test where mounting is not
+    allowed (it needs root)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}): it needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def fill_disk(folder: Path, leave: int = 0) -> None:
+    """Takes all the room left on ``folder``'s file system but ``leave`` bytes (a run writing there at the
+    same time may take some first: what is left is then taken too)."""
+    for number in itertools.count():
+        free = shutil.disk_usage(folder).free - leave
+        if free <= 0 or number > 100:
+            return
+        filler = folder / f"filler{number}"
+        subprocess.run(["fallocate", "-l", str(free), str(filler)], capture_output=True)
 
 
 def free_port() -> int:

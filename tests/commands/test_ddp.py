@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -285,3 +286,27 @@ def test_sigterm_to_rank_zero_stops_every_process_and_is_reported_once(mnist_dir
     assert "interrupted by SIGTERM" in line and "ckpt_path=" in line
     metrics = metrics_of(tmp_path / "run")
     assert metrics["status"] == "interrupted" and metrics["interrupted_by"] == "SIGTERM"
+
+
+@pytest.mark.ddp
+def test_sigterm_under_ddp_with_the_bar_on_says_so_on_a_line_of_its_own(mnist_dir, tmp_path):
+    """The case users saw: the `error:` line ran on from the bar's last text."""
+    args = [*DDP, f"paths.data_dir={mnist_dir}", "trainer.max_epochs=100", "logger=none", "data.batch_size=8"]
+    with (tmp_path / "log").open("w") as log:  # python train.py ... > log 2>&1
+        run = subprocess.Popen(
+            [sys.executable, str(ROOT / "train.py"), *args, "callbacks.progress_bar.refresh_rate=1",
+             f"hydra.run.dir={tmp_path / 'run'}"],
+            cwd=tmp_path, stdout=log, stderr=log, env={**os.environ, "OMP_NUM_THREADS": "1"},
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for_epoch(run, tmp_path / "run", 0)
+            time.sleep(0.5)  # the next epoch's bar is on screen
+            run.send_signal(signal.SIGTERM)
+            assert run.wait(timeout=60) != 0
+        finally:
+            os.killpg(run.pid, signal.SIGKILL)
+    text = (tmp_path / "log").read_text()
+    assert "it/s" in text
+    starts = [match.start() for match in re.finditer("error: ", text)]
+    assert len(starts) == 1 and text[starts[0] - 1] == "\n", text[-1500:]

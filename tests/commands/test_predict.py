@@ -17,6 +17,7 @@ from mnistlab.commands.predict import predict
 from mnistlab.commands.train import train
 from mnistlab.core.errors import MnistlabError
 from mnistlab.core.results import RunResult
+from mnistlab.core.run_dir import LOCK_FILE
 from mnistlab.run.trained import CheckpointModel
 
 SIZES = [(200, 200), (64, 90)]  # (width, height) of the pages the digits are drawn on
@@ -163,7 +164,8 @@ def test_fatal_inputs_stop_before_any_work_in_one_line(stroke_run, tmp_path):
         predict(
             predict_cfg(stroke_run, f"ckpt_path={foreign}", f"inputs={tmp_path}", output=tmp_path / "out")
         )
-    assert not (tmp_path / "out").exists()  # nothing written
+    # Nothing written but the lock the command held its dir by.
+    assert [path.name for path in (tmp_path / "out").iterdir()] == [LOCK_FILE]
     # As the entry point prints it (the other entry points' one-line errors: tests/run/test_cli.py).
     result = run_script(
         "predict.py", f"ckpt_path={checkpoint}", f"inputs={tmp_path / 'empty'}", cwd=tmp_path, check=False

@@ -4,14 +4,18 @@ The commands fail within seconds of starting, and starting is mostly importing t
 """
 
 import os
+import pty
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import ROOT, Payload, assert_one_line_error
+from conftest import ROOT, SHRINK, Payload, assert_one_line_error, write_mnist
 
 ROOT_WRITES_ANYWHERE = os.geteuid() == 0
 UNMAKEABLE = Path("/proc/mnistlab-no-such-process")
@@ -130,3 +134,60 @@ def test_help_and_the_composed_config_need_no_torch_nor_optuna(probes, script, f
     assert result.returncode == 0, result.stderr[-2000:]
     assert "loaded: []" in result.stdout, result.stdout[-2000:]
     assert ("seed" if script == "train.py" else "ckpt_path") in result.stdout  # it did print something
+
+
+def train_with_the_bar_on(tmp_path: Path, stdout, stderr) -> tuple[subprocess.Popen, Path]:
+    """train.py with its progress bar redrawn every step, as a user's terminal shows it."""
+    data = write_mnist(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    args = [
+        *SHRINK, "callbacks.progress_bar.refresh_rate=1", "model=mlp", "trainer.max_epochs=50",
+        f"data.data_dir={data}", f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], stdout=stdout, stderr=stderr)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
+        assert process.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next epoch: its bar is on screen
+    return process, run_dir
+
+
+def error_lines_start_lines(text: str) -> None:
+    """Each `error:` or `warning:` line starts a line of its own: never run on from a bar's last text."""
+    found = [match.start() for match in re.finditer(r"(error|warning): ", text)]
+    assert found, text[-2000:]
+    for start in found:
+        assert start == 0 or text[start - 1] == "\n", repr(text[max(0, start - 200) : start + 80])
+
+
+def test_an_error_line_starts_a_line_of_its_own_in_a_captured_log(tmp_path):
+    with (tmp_path / "log").open("w") as log:  # python train.py ... > log 2>&1
+        process, _ = train_with_the_bar_on(tmp_path, log, log)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 1
+    log = (tmp_path / "log").read_text()
+    assert "it/s" in log  # the bar was there
+    error_lines_start_lines(log)
+    assert log.strip().splitlines()[-1].startswith("error: interrupted by SIGTERM in epoch")
+
+
+def test_an_error_line_starts_a_line_of_its_own_in_a_terminal(tmp_path):
+    main, terminal = pty.openpty()  # stdout and stderr on one terminal, as a user runs it
+    process, _ = train_with_the_bar_on(tmp_path, terminal, terminal)
+    os.close(terminal)
+    process.send_signal(signal.SIGINT)  # Ctrl-C
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal is closed: the run has ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert process.wait(timeout=120) == 1
+    os.close(main)
+    screen = seen.decode(errors="replace").replace("\r\n", "\n")
+    error_lines_start_lines(screen)
+    assert "error: interrupted by Ctrl-C in epoch" in screen

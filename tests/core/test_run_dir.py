@@ -1,12 +1,30 @@
-"""Run dirs: never reused by a new run; a resume goes to its checkpoint's run dir, its config beside the run's."""
+"""Run dirs: never reused by a new run, written by one process at a time; a resume goes to its checkpoint's
+run dir, and its config beside the run's."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
-from conftest import CONF
+from conftest import CONF, SHRINK, Run, assert_one_line_error, write_mnist
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 
 from mnistlab.core.errors import MnistlabError
-from mnistlab.core.run_dir import check_run_dir_is_new, config_subdir_for, run_dir_of
+from mnistlab.core.run_dir import (
+    check_run_dir_is_new,
+    claim,
+    claim_or_refuse,
+    config_subdir_for,
+    release,
+    run_dir_of,
+)
+from mnistlab.core.run_dir import holder as holder_of
 
 
 def test_a_dir_holding_a_killed_or_finished_run_is_refused_unless_resumed(tmp_path):
@@ -49,5 +67,97 @@ def test_hydra_run_dir_of_a_resume_is_the_checkpoints_run_dir(tmp_path):
         )
         fresh = compose("train", [f"paths.log_dir={tmp_path}/logs"], return_hydra_config=True)
     GlobalHydra.instance().clear()
+    HydraConfig.instance().set_config(resume)  # paths resolve from Hydra's runtime, as in a run
     assert resume.hydra.run.dir == f"{tmp_path}/run"
+    HydraConfig.instance().set_config(fresh)
     assert fresh.hydra.run.dir.startswith(f"{tmp_path}/logs/train/runs/")
+
+
+def test_two_runs_started_together_in_one_dir_one_trains_and_the_other_stops_naming_it(tmp_path):
+    data = write_mnist(tmp_path / "data")
+    run_dir = tmp_path / "one_dir"
+    # Long enough that the one that takes the dir still trains when the other (started together, a double
+    # Enter) reaches it, however the machine's load delays either; it is stopped once the other has ended.
+    args = [*SHRINK, "model=mlp", "logger=none", "trainer.max_epochs=1000", f"data.data_dir={data}"]
+    runs = [Run(tmp_path, name, *args, f"hydra.run.dir={run_dir}") for name in ("first", "second")]
+    deadline = time.monotonic() + 300
+    while all(run.process.poll() is None for run in runs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    loser = next(n for n, run in enumerate(runs) if run.process.poll() is not None)
+    winner = runs[1 - loser]
+    winner.process.send_signal(signal.SIGTERM)
+    assert winner.result().returncode == 1  # interrupted, as it was asked
+    assert_one_line_error(
+        runs[loser].result(),
+        f"{run_dir} is in use by another run (process {winner.process.pid} on {socket.gethostname()},",
+        "wait for it to end, or choose another hydra.run.dir",
+    )
+    assert json.loads((run_dir / "metrics.json").read_text())["interrupted_by"] == "SIGTERM"  # the one writer
+    # The refused run's config went beside the run's, never over it.
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert len(list((run_dir / ".hydra").glob("refused_*/config.yaml"))) == 1
+
+
+def hold(run_dir, seconds: float, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Another process that takes ``run_dir`` and keeps it ``seconds`` (or until it is killed)."""
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom mnistlab.core.run_dir import claim\n"
+        f"assert claim(Path({str(run_dir)!r}))\nprint('held', flush=True)\ntime.sleep({seconds})\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_dir_whose_run_was_killed_is_free_again(tmp_path):
+    holder = hold(tmp_path, 60)
+    assert not claim(tmp_path)
+    assert holder_of(tmp_path)["pid"] == holder.pid
+    holder.send_signal(signal.SIGKILL)  # kill -9: the kernel drops its lock
+    holder.wait()
+    assert claim(tmp_path)
+    release(tmp_path)
+
+
+def test_a_requeued_slurm_job_takes_its_dir_over_from_its_earlier_self(tmp_path, monkeypatch):
+    holder = hold(tmp_path, 2, env={"SLURM_JOB_ID": "77"})
+    monkeypatch.setenv("SLURM_JOB_ID", "78")  # another job: refused at once
+    with pytest.raises(MnistlabError, match="is in use by another run"):
+        claim_or_refuse(tmp_path)
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # the same job, requeued: it waits for the dir
+    started = time.monotonic()
+    claim_or_refuse(tmp_path)
+    assert holder.poll() is not None and time.monotonic() - started < 30
+    release(tmp_path)
+
+
+@pytest.mark.slow  # two eval.py and two sweeps, started together
+def test_two_evaluations_or_sweeps_started_together_in_one_dir_are_refused_but_one(tmp_path):
+    data = write_mnist(tmp_path / "data")
+    trained = tmp_path / "trained"
+    Run(
+        tmp_path, "train", *SHRINK, "model=mlp", f"data.data_dir={data}", f"hydra.run.dir={trained}"
+    ).succeeded()
+    ckpt = trained / "checkpoints" / "best.ckpt"
+    evaluations = [
+        Run(tmp_path, f"eval{n}", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'eval'}", script="eval.py")
+        for n in range(2)
+    ]
+    sweep = [
+        "-m",
+        *SHRINK,
+        "model=mlp",
+        "seed=1,2",
+        f"data.data_dir={data}",
+        f"hydra.sweep.dir={tmp_path / 'sw'}",
+    ]
+    sweeps = [Run(tmp_path, f"sweep{n}", *sweep) for n in range(2)]
+    for runs, key in ((evaluations, "hydra.run.dir"), (sweeps, "hydra.sweep.dir")):
+        results = [run.result() for run in runs]
+        assert sorted(result.returncode for result in results) == [0, 1], [r.stderr[-2000:] for r in results]
+        refused = next(result for result in results if result.returncode)
+        assert_one_line_error(refused, "is in use by another run (process", f"choose another {key}")
+    assert sorted(path.name for path in (tmp_path / "sw").glob("*/metrics.json")) == ["metrics.json"] * 2

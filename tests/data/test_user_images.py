@@ -104,6 +104,14 @@ def test_broken_files_are_named_problems_not_crashes(tmp_path):
         open_image(tmp_path)  # a folder: unreadable as a file
 
 
+def test_an_image_over_the_pixel_limit_is_said_to_be_too_large_and_nothing_else():
+    huge = io.BytesIO()
+    Image.new("1", (8000, 6000)).save(huge, format="PNG")  # 48 megapixels in a few kB
+    with pytest.raises(ImageProblem) as error:
+        open_image(huge.getvalue())
+    assert str(error.value) == "too large (8000x6000 pixels, at most 40 megapixels)"
+
+
 def test_arrays_are_inverted_one_by_one_by_their_border():
     images = torch.zeros(2, 28, 28)
     images[0, 5:20, 10:14] = 1  # light on dark: kept

@@ -6,11 +6,19 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from mnistlab.core.results import RunResult, Status, print_test_results
+from mnistlab.core.run_dir import check_run_dir_is_new, holding
 from mnistlab.run.build import build_callbacks, build_trainer
 from mnistlab.run.trained import load_trained
 
 
 def evaluate(cfg: DictConfig) -> RunResult:
+    output_dir = Path(cfg.paths.output_dir)
+    with holding(output_dir):
+        check_run_dir_is_new(output_dir, None, resumable=False)
+        return evaluate_in(output_dir, cfg)
+
+
+def evaluate_in(output_dir: Path, cfg: DictConfig) -> RunResult:
     started = time.perf_counter()
     ckpt_path = Path(cfg.ckpt_path)
     trained = load_trained(ckpt_path, data=cfg.data)
@@ -25,6 +33,6 @@ def evaluate(cfg: DictConfig) -> RunResult:
     result.add(model.task.test_results(trainer.callback_metrics))
     result.seconds = round(time.perf_counter() - started, 2)
     if trainer.is_global_zero:  # under DDP the results are already reduced over all processes
-        result.write(Path(cfg.paths.output_dir))
+        result.write(output_dir)
         print_test_results(result, list(datamodule.class_names))
     return result

@@ -1,7 +1,6 @@
 """Predict a user's inputs with a trained model: a CSV of predictions in the predict run's own dir."""
 
 import csv
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,26 +13,34 @@ from rich.table import Table
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from mnistlab.core.cli import warn
 from mnistlab.core.errors import MnistlabError
 from mnistlab.core.files import atomic_file
+from mnistlab.core.results import PREDICTIONS_FILE
+from mnistlab.core.run_dir import check_run_dir_is_new, holding
 from mnistlab.data.batches import SequentialIndexBatches
 from mnistlab.data.user_images import check_invert, normalise
 from mnistlab.data.user_inputs import UserInputs, read_user_inputs
 from mnistlab.run.trained import CheckpointModel, OnnxModel, load_trained_model
 
-PREDICTIONS_FILE = "predictions.csv"
-
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
+    output_dir = Path(cfg.paths.output_dir)
+    with holding(output_dir):
+        check_run_dir_is_new(output_dir, None, resumable=False)
+        return predict_in(output_dir, cfg)
+
+
+def predict_in(output_dir: Path, cfg: DictConfig) -> list[dict[str, Any]]:
     check_invert(cfg.invert)
     trained = load_trained_model(Path(cfg.ckpt_path))
     found = read_user_inputs(Path(cfg.inputs), tuple(trained.card.input_shape), cfg.invert)
     for number, problem in found.problems.items():
-        print(f"warning: {found.names[number]}: {problem}; skipped", file=sys.stderr)
+        warn(f"warning: {found.names[number]}: {problem}; skipped")
     probabilities = run_model(trained, found.inputs, cfg) if found.inputs is not None else None
     top_k = min(cfg.top_k, len(trained.card.class_names))
     rows = prediction_rows(found, probabilities, trained.card.class_names, top_k)
-    output = Path(cfg.paths.output_dir) / PREDICTIONS_FILE
+    output = output_dir / PREDICTIONS_FILE
     write_rows(output, rows, top_k)
     print_rows(rows, cfg.show_rows, output, len(found.problems))
     if probabilities is None:

@@ -9,11 +9,11 @@ from omegaconf import DictConfig, OmegaConf
 from mnistlab.callbacks import TrainingDiverged
 from mnistlab.core.checks import check_config
 from mnistlab.core.results import RunResult, Status, print_test_results
-from mnistlab.core.run_dir import check_run_dir_is_new, requeued_by_slurm
+from mnistlab.core.run_dir import check_run_dir_is_new, holding, requeued_by_slurm
 from mnistlab.io.disk import check_room_for_checkpoints
 from mnistlab.run.best import add_best
 from mnistlab.run.build import build_datamodule, build_model, build_trainer, load_data, training_callbacks
-from mnistlab.run.interruptions import reporting_interruptions
+from mnistlab.run.interruptions import reporting_stops
 from mnistlab.run.resume import check_resumable, resolve_ckpt_path
 from mnistlab.sweeps.jobs import is_multirun, run_sweep_job
 
@@ -27,9 +27,14 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def train(cfg: DictConfig) -> RunResult:
+    output_dir = Path(cfg.paths.output_dir)
+    with holding(output_dir):  # one writer per run dir
+        return train_in(output_dir, cfg)
+
+
+def train_in(output_dir: Path, cfg: DictConfig) -> RunResult:
     started = time.perf_counter()
     check_config(cfg)
-    output_dir = Path(cfg.paths.output_dir)
     ckpt_path = checkpoint_to_resume(cfg, output_dir)
     L.seed_everything(cfg.seed, workers=True)
 
@@ -38,10 +43,11 @@ def train(cfg: DictConfig) -> RunResult:
     model = build_model(cfg, datamodule)
     trainer = build_trainer(cfg, training_callbacks(cfg))
     load_data(datamodule)  # before anything is written
-    check_room_for_checkpoints(output_dir, model)
+    if cfg.trainer.enable_checkpointing:
+        check_room_for_checkpoints(output_dir, model)
 
     result = RunResult(status=Status.FINISHED, seed=cfg.seed)
-    with reporting_interruptions(trainer, output_dir, cfg.seed, started):
+    with reporting_stops(trainer, output_dir, cfg.seed, started):
         fit_started = time.perf_counter()
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)

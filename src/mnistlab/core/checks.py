@@ -50,6 +50,13 @@ RULES = (
     Rule("seed", "a whole number from 0 to 4294967295", lambda v: is_whole(v) and 0 <= v < 2**32),
     Rule("trainer.max_epochs", "a whole number >= 1", lambda v: is_whole(v) and v >= 1),
     Rule("trainer.precision", f"one of {', '.join(PRECISIONS)}", lambda v: v in PRECISIONS),
+    Rule(
+        "trainer.barebones",
+        "false: barebones turns off the logging every run's results come from (val/loss picks the best "
+        "checkpoint, test/acc fills metrics.json); for the least overhead set callbacks=none logger=none "
+        "trainer.enable_progress_bar=false trainer.enable_model_summary=false",
+        lambda v: v is False,
+    ),
     Rule("optimizer.lr", "a number > 0", lambda v: is_number(v) and v > 0),
     Rule("optimizer.weight_decay", "a number >= 0", lambda v: is_number(v) and v >= 0),
     Rule("optimizer.momentum", "a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),

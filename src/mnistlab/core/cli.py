@@ -5,15 +5,19 @@ wraps errors raised inside ``instantiate``; here each becomes the one line that 
 """
 
 import errno
+import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
 
-from mnistlab.core.errors import ProcessDied, RunInterrupted, user_error
+from mnistlab.core.errors import ProcessDied, RunInterrupted, chain, user_error
+from mnistlab.core.files import disk_full, is_disk_full
 from mnistlab.core.ranks import is_rank_zero
 
 # Errors that mean "this folder cannot take our files", as opposed to a bug.
@@ -41,16 +45,58 @@ def run(main: Callable[[], Any]) -> None:
     SIGKILLs its main process (rank zero) within seconds of a child that exits non-zero, before rank zero has
     written its results. A process that died is reported by every survivor, rank zero possibly among the dead.
     """
+    threading.excepthook = quiet_about_full_disks
+    logging.Handler.handleError = handle_log_error
     try:
         run_one_process(main)
     except SystemExit as stop:
-        if (
-            is_rank_zero()
-            or not isinstance(stop.code, str)
-            or isinstance(user_error(stop.__context__), ProcessDied)
-        ):
+        if not isinstance(stop.code, str):
             raise
+        if is_rank_zero() or isinstance(user_error(stop.__context__), ProcessDied):
+            say(stop.code)
+            sys.exit(1)
         sys.exit(0)
+
+
+def say(line: str) -> None:
+    """An ``error:`` line, on a line of its own: a progress bar left on screen (Ctrl-C, SIGTERM, a failure
+    mid-epoch) is closed first, so that the line does not run on from the bar's last text."""
+    close_progress_bars()
+    sys.stdout.flush()  # the bar's last line first, where both streams go to one place
+    print(line, file=sys.stderr, flush=True)
+
+
+def warn(line: str) -> None:
+    """A ``warning:`` line while a run goes on: above the progress bars, which are drawn again below it."""
+    tqdm = sys.modules.get("tqdm")  # loaded with Lightning: nothing to close before
+    if tqdm is not None and tqdm.tqdm._instances:
+        tqdm.tqdm.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr, flush=True)
+
+
+def close_progress_bars() -> None:
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is not None:
+        for bar in list(tqdm.tqdm._instances):
+            bar.close()  # a bar that stays ends its line; one that goes clears it
+
+
+def handle_log_error(self: logging.Handler, record: logging.LogRecord) -> None:
+    """A log file (Hydra's train.log) on a full disk: the run says so in one line; logging's traceback for
+    each line it cannot write would bury it. Any other logging error is printed as logging prints it."""
+    if not is_disk_full(sys.exc_info()[1]):
+        LOGGING_HANDLE_ERROR(self, record)
+
+
+LOGGING_HANDLE_ERROR = logging.Handler.handleError
+
+
+def quiet_about_full_disks(hook_args: threading.ExceptHookArgs) -> None:
+    """A writer's thread (TensorBoard's) that runs out of room: the run itself says so, in one line, when it
+    next writes; the thread's own traceback would only bury that line."""
+    if not is_disk_full(hook_args.exc_value):
+        threading.__excepthook__(hook_args)
 
 
 def run_one_process(main: Callable[[], Any]) -> None:
@@ -75,6 +121,14 @@ def run_one_process(main: Callable[[], Any]) -> None:
 def one_line(error: BaseException) -> str | None:
     if (mistake := user_error(error)) is not None:
         return str(mistake)
+    if is_disk_full(error):
+        filename = next((e.filename for e in chain(error) if isinstance(e, OSError) and e.filename), None)
+        if filename:
+            return str(disk_full(Path(filename)))
+        return (
+            "cannot write: a disk is full (no space left on the device); make room, or write elsewhere with "
+            "paths.log_dir=... or hydra.run.dir=..."
+        )
     if isinstance(error, MissingConfigException) and error.options is not None and error.missing_cfg_file:
         group, _, name = error.missing_cfg_file.rpartition("/")
         return f"{group}={name} is unknown: choose one of {', '.join(sorted(error.options))}"

@@ -34,6 +34,15 @@ def causes(error: BaseException | None) -> Iterator[BaseException]:
         error = error.__cause__
 
 
+def chain(error: BaseException | None) -> Iterator[BaseException]:
+    """The error, then what it was raised from or while handling, as far as they go."""
+    seen: list[BaseException] = []
+    while error is not None and error not in seen:
+        seen.append(error)
+        yield error
+        error = error.__cause__ or error.__context__
+
+
 def user_error(error: BaseException) -> MnistlabError | None:
     """The MnistlabError behind ``error``, if a user's mistake is what raised it."""
     return next((cause for cause in causes(error) if isinstance(cause, MnistlabError)), None)

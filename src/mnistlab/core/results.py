@@ -14,6 +14,7 @@ from rich.table import Table
 from mnistlab.core.files import write_json
 
 METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"  # predict.py's results
 
 
 class Status(str, Enum):

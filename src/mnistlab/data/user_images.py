@@ -46,6 +46,8 @@ def open_image(source: Path | bytes) -> Image.Image:
                 f"too large ({image.width}x{image.height} pixels, at most {MAX_PIXELS / 1e6:.0f} megapixels)"
             )
         image.load()
+    except ImageProblem:  # a ValueError too, but no broken file: let it say what it is
+        raise
     except UnidentifiedImageError:
         raise ImageProblem("not an image (Pillow cannot identify it)") from None
     except Image.DecompressionBombError as error:

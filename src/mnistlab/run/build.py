@@ -5,11 +5,14 @@ Every part checks its own settings as it is built (core/checks.py); nothing here
 
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning import Callback, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 from pydantic import ValidationError
 
@@ -23,6 +26,7 @@ from mnistlab.callbacks import (
 from mnistlab.callbacks.dispatch import skip_empty_batch_hooks
 from mnistlab.core.checks import not_allowed
 from mnistlab.core.errors import MnistlabError, causes
+from mnistlab.core.files import disk_full, is_disk_full
 from mnistlab.data.base import InMemoryDataModule
 from mnistlab.io.checkpoint_io import AtomicCheckpointIO
 from mnistlab.models import NetModule
@@ -41,11 +45,22 @@ MODULE_OPTIONS = ("compile",)
 
 
 def build(cfg: DictConfig | Mapping[str, Any], key: str, **kwargs: Any) -> Any:
-    """``instantiate(cfg, **kwargs)``, a setting its class refuses told as one line naming its key."""
+    """``instantiate(cfg, **kwargs)``, a setting its class refuses told as one line naming its key, and a
+    disk too full for what it makes (a logger's database, say) as the place it writes."""
     try:
         return instantiate(cfg, **kwargs)
     except InstantiationException as error:
+        if is_disk_full(error):
+            raise disk_full(place_in(cfg)) from error
         raise checked_error(error, key) from None
+
+
+def place_in(cfg: DictConfig | Mapping[str, Any]) -> Path:
+    """Where a part writes, as its config says: a SQLite database (MLflow's), or its folder."""
+    uri = str(cfg.get("tracking_uri") or "")
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///"))
+    return Path(str(cfg.get("save_dir") or cfg.get("dirpath") or "."))
 
 
 def checked_error(error: Exception, key: str) -> Exception:
@@ -92,6 +107,14 @@ def build_model(cfg: DictConfig, datamodule: InMemoryDataModule, train: bool = T
         raise not_allowed(error, "model") from None
 
 
+def check_accelerator(accelerator: str) -> None:
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise MnistlabError(
+            f"trainer.accelerator={accelerator}, but no CUDA device is visible on this machine: use "
+            "trainer=cpu, or trainer.accelerator=auto (a GPU when there is one)"
+        )
+
+
 def build_callbacks(cfg: DictConfig) -> list[Callback]:
     """The config's callbacks."""
     return [build(c, f"callbacks.{name}") for name, c in (cfg.get("callbacks") or {}).items()]
@@ -111,8 +134,19 @@ def training_callbacks(cfg: DictConfig) -> list[Callback]:
 
 
 def build_trainer(cfg: DictConfig, callbacks: list[Callback], **settings: Any) -> Trainer:
-    """The trainer of ``cfg.trainer`` (``settings`` replace some), with the config's loggers."""
-    loggers = [build(lg, f"logger.{name}") for name, lg in (cfg.get("logger") or {}).items()]
+    """The trainer of ``cfg.trainer`` (``settings`` replace some), with the config's loggers.
+
+    Lightning's switches keep their meaning: ``trainer.enable_progress_bar=false`` drops the bar, and
+    ``trainer.enable_checkpointing=false`` the checkpoints, that the callbacks config adds (Lightning would
+    refuse the pair); ``trainer.logger=false`` drops the loggers.
+    """
+    check_accelerator(cfg.trainer.accelerator)
+    switches = {ProgressBar: "enable_progress_bar", ModelCheckpoint: "enable_checkpointing"}
+    dropped = tuple(kind for kind, switch in switches.items() if cfg.trainer.get(switch) is False)
+    callbacks = [callback for callback in callbacks if not isinstance(callback, dropped)]
+    loggers = []
+    if cfg.trainer.get("logger") is not False:
+        loggers = [build(lg, f"logger.{name}") for name, lg in (cfg.get("logger") or {}).items()]
     trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], **settings
     )

@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict, read_write
 
+from mnistlab.core.cli import close_progress_bars
 from mnistlab.core.errors import ProcessDied, describe, user_error
 from mnistlab.core.files import write_json
 from mnistlab.core.ranks import is_rank_zero
@@ -53,6 +54,7 @@ def run_sweep_job(task: Callable[[DictConfig], RunResult], cfg: DictConfig) -> f
     except Exception as error:
         if not is_rank_zero() and not isinstance(user_error(error), ProcessDied):  # rank zero records it
             return None
+        close_progress_bars()  # the job's line starts a line of its own
         if (mistake := user_error(error)) is not None:
             log.error(f"error: {mistake}")
         else:

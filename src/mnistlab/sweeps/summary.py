@@ -16,10 +16,11 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from mnistlab.core.errors import describe
+from mnistlab.core.errors import MnistlabError, describe
 from mnistlab.core.files import write_json
 from mnistlab.core.ranks import is_rank_zero
 from mnistlab.core.results import RunResult, Status
+from mnistlab.core.run_dir import claim_or_refuse
 from mnistlab.sweeps.figure import write_figure
 from mnistlab.sweeps.groups import (
     group_jobs,
@@ -55,6 +56,17 @@ class HydraConfigAtSweepStart(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)
+
+
+class OneSweepPerDir(Callback):
+    """Two sweeps started into one sweep dir would number their jobs alike and write each other's runs: the
+    second stops before its first job, in one line naming the first (the lock of core/run_dir.py)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            claim_or_refuse(Path(config.hydra.sweep.dir), key="hydra.sweep.dir")
+        except MnistlabError as error:
+            sys.exit(f"error: {error}")  # Hydra turns a callback's exception into a warning
 
 
 class SweepSummary(Callback):
