@@ -73,7 +73,10 @@ DROPOUT_MLP = ("experiment=tutorial/dropout_mlp",)
 # have to do the same work per batch (it does, if asked), and the point here is what the framework costs.
 DEFAULT_RECIPE = ("data/augment=none", "data.batch_size=128")
 SMALL_NET = ("model=mlp", "model.hidden_sizes=[64,128,64]", "model.batch_norm=true")
+# A net whose arithmetic costs next to nothing (784-10, one matrix product): its step is the framework's.
+LINEAR = ("model=mlp", "model.hidden_sizes=[]")
 CASES = (
+    Case("linear", "784-10 linear, AdamW, b128: the per-step overhead", (*DEFAULT_RECIPE, *LINEAR)),
     Case("mlp", "784-512-512-10, SGD (dropout tutorial), b128", (*DROPOUT_MLP, "data.batch_size=128")),
     Case("small", "784-64-128-64-10 + BN, AdamW, b128", (*DEFAULT_RECIPE, *SMALL_NET)),
     Case("cnn", "cnn 3 conv blocks 32-64-128, AdamW, b128", (*DEFAULT_RECIPE, "model=cnn")),
@@ -99,8 +102,10 @@ class Plan:
 # More repetitions of fewer epochs: the sides take turns more often, so that the load of this shared machine,
 # which moves by a fifth within a minute, hits them alike. The cnn takes half a minute an epoch on two CPU
 # cores: fewer of its epochs, it is also the least noisy case.
-FULL = Plan(runs={"mlp": (8, 2), "small": (8, 3), "cnn": (3, 2), "mlp_b20": (6, 2)}, startup_runs=5)
-QUICK = Plan(runs={name: (1, 1) for name in ("mlp", "small", "cnn", "mlp_b20")}, startup_runs=1)
+FULL = Plan(
+    runs={"linear": (8, 3), "mlp": (8, 2), "small": (8, 3), "cnn": (3, 2), "mlp_b20": (6, 2)}, startup_runs=5
+)
+QUICK = Plan(runs={name: (1, 1) for name in ("linear", "mlp", "small", "cnn", "mlp_b20")}, startup_runs=1)
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,7 @@ class Clock:
         self.last: tuple[float, float] | None = None
         self.wall: list[float] = []
         self.cpu: list[float] = []
+        self.step_s: list[float] = []  # per epoch: its training steps' seconds over their number
 
     def lap(self) -> None:
         now = (time.perf_counter(), time.process_time())
@@ -160,9 +166,10 @@ class Clock:
 
 
 class EpochTimer(L.Callback):
-    """Times each training epoch from its start to the next one's (or the end of fit).
+    """Times each training epoch from its start to the next one's (or the end of fit), and its steps alone.
 
-    An epoch thus includes its validation, checkpointing and logging, as a user waits for them.
+    An epoch thus includes its validation, checkpointing and logging, as a user waits for them; a step is the
+    epoch's training part (its start to its last training batch's end) over the number of batches.
     """
 
     def __init__(self) -> None:
@@ -170,6 +177,16 @@ class EpochTimer(L.Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.clock.lap()
+        self.epoch_started, self.steps = time.perf_counter(), 0
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self.steps += 1
+        if batch_idx + 1 == trainer.num_training_batches:  # the epoch's last: its steps done, as the plain's
+            if pl_module.device.type == "cuda":
+                torch.cuda.synchronize()
+            self.clock.step_s.append((time.perf_counter() - self.epoch_started) / self.steps)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.clock.lap()
@@ -267,6 +284,7 @@ def plain_loop(cfg: DictConfig, epochs: int, device: torch.device) -> Clock:
     clock, history = Clock(), []
     clock.lap()
     for _ in range(epochs):
+        steps_started = time.perf_counter()
         net.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
@@ -283,6 +301,9 @@ def plain_loop(cfg: DictConfig, epochs: int, device: torch.device) -> Clock:
                 scheduler.step()
             loss_sum += loss.detach() * len(y)
             correct += (out.argmax(dim=1) == y).sum()
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the steps' time, not their launch's (as EpochTimer takes it)
+        clock.step_s.append((time.perf_counter() - steps_started) / steps_per_epoch)
         net.eval()
         val_loss = torch.zeros((), device=device)
         val_correct = torch.zeros((), device=device, dtype=torch.long)
@@ -462,7 +483,11 @@ def measure_case(case: Case, args: argparse.Namespace, plan: Plan, workdir: Path
             laps = run_side(job)
             clock.wall += laps.wall
             clock.cpu += laps.cpu
+            clock.step_s += laps.step_s
     project_s, alone_s, plain_s = (statistics.median(clock.wall) for clock in (project, alone, plain))
+    project_step, alone_step, plain_step = (
+        1e6 * statistics.median(c.step_s) for c in (project, alone, plain)
+    )
     project_cpu_s, plain_cpu_s = statistics.median(project.cpu), statistics.median(plain.cpu)
     return {
         "project_s": round(project_s, 4),
@@ -472,6 +497,10 @@ def measure_case(case: Case, args: argparse.Namespace, plan: Plan, workdir: Path
         "lightning_alone_s": round(alone_s, 4),
         "lightning_alone_ratio": round(alone_s / plain_s, 3),
         "project_over_lightning_alone": round(project_s / alone_s, 3),
+        "project_us_per_step": round(project_step, 1),
+        "lightning_alone_us_per_step": round(alone_step, 1),
+        "plain_us_per_step": round(plain_step, 1),
+        "step_over_lightning_alone": round(project_step / alone_step, 3),
         "cpu_ratio": round(project_cpu_s / plain_cpu_s, 3),
         "description": case.description,
         "epochs_measured": len(project.wall),
@@ -620,6 +649,26 @@ def print_results(results: dict[str, Any], console: Console) -> None:
             f"{case['lightning_alone_ratio']:.2f}",
         )
     console.print(table)
+    steps = Table(title="Microseconds per training step (median): what each step costs beyond its arithmetic")
+    for column in (
+        "case",
+        "project µs",
+        "Lightning alone µs",
+        "plain µs",
+        "project / Lightning alone",
+        "met",
+    ):
+        steps.add_column(column, justify="left" if column == "case" else "right")
+    for name, case in results["cases"].items():
+        steps.add_row(
+            name,
+            f"{case['project_us_per_step']:.0f}",
+            f"{case['lightning_alone_us_per_step']:.0f}",
+            f"{case['plain_us_per_step']:.0f}",
+            f"{case['step_over_lightning_alone']:.2f}",
+            "yes" if case["step_over_lightning_alone"] <= case["target"] else "[red]no[/red]",
+        )
+    console.print(steps)
     if "startup" in results:
         startup = results["startup"]
         start_table = Table(title="Start-up: median seconds from process start")

@@ -25,7 +25,7 @@ BAD = [  # override, the value as the message shows it, what the message says is
     ("trainer.max_epochs=0", "0", WHOLE),
     ("trainer.max_epochs=2.5", "2.5", WHOLE),
     ("seed=-1", "-1", "a whole number from 0 to 4294967295"),
-    ("optimizer.foreach=maybe", "'maybe'", "true, false or null (torch chooses)"),
+    ("optimizer.foreach=maybe", "'maybe'", "true, false or null (the fastest)"),
     ("trainer.precision=bf16", "'bf16'", "one of 32-true, bf16-mixed, 16-mixed, bf16-true, 16-true, 64-true"),
 ]
 

@@ -120,3 +120,27 @@ def test_a_save_that_fails_part_way_leaves_the_previous_checkpoint_whole(tmp_pat
         io.save_checkpoint(plain_checkpoint(epoch=1, broken=lambda: None), path)
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]  # no temporary file left behind
+
+
+def test_one_training_state_is_written_once_and_given_both_names(tmp_path):
+    io = AtomicCheckpointIO()
+    state = {"epoch": 3, "global_step": 120, "state_dict": {"w": torch.ones(3)}}
+    io.save_checkpoint(state, tmp_path / "best.ckpt")
+    io.save_checkpoint({**state, "callbacks": {"last": 1}}, tmp_path / "last.ckpt")  # the same step: a link
+    assert os.stat(tmp_path / "best.ckpt").st_ino == os.stat(tmp_path / "last.ckpt").st_ino
+    io.save_checkpoint(
+        {**state, "epoch": 4, "global_step": 160}, tmp_path / "last.ckpt"
+    )  # a new state: written
+    assert os.stat(tmp_path / "best.ckpt").st_ino != os.stat(tmp_path / "last.ckpt").st_ino
+    assert torch.load(tmp_path / "best.ckpt", weights_only=True)["epoch"] == 3  # the link never changed it
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["epoch"] == 4
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+def test_a_run_writes_an_improving_epochs_state_once(compose_cfg, tmp_path):
+    from mnistlab.commands.train import train
+
+    result = train(compose_cfg("model=mlp", "model.hidden_sizes=[16]", "trainer.max_epochs=1", "logger=none"))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert result.best_epoch == 0  # one epoch: the best is the last
+    assert os.stat(checkpoints / "best.ckpt").st_ino == os.stat(checkpoints / "last.ckpt").st_ino

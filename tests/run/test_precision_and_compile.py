@@ -42,4 +42,4 @@ def test_a_compiled_run_saves_plain_weight_names_and_eval_repeats_its_test(tmp_p
     assert not [name for name in checkpoint["state_dict"] if "_orig_mod" in name]
     assert evaluated["test_acc"] == pytest.approx(trained["test_acc"], abs=1e-6)
     assert checkpoint["run_config"]["model"]["compile"] is True  # and it loads into a plain net:
-    assert load_trained(tmp_path / "run/checkpoints/best.ckpt").model.compile_net is True
+    assert load_trained(tmp_path / "run/checkpoints/best.ckpt").model.compile_mode == "default"

@@ -24,8 +24,10 @@ class TrainingDiverged(MnistlabError):
 class StopOnDivergence(Callback):
     """Stops the run when the training loss becomes NaN or infinite, before validation or checkpointing.
 
-    Losses are gathered on their device and checked every ``check_every`` steps and before each validation,
-    so a training step does not wait on the device to say whether its loss is finite.
+    A training step never waits for the device to say whether its loss is finite: every ``check_every``
+    steps the losses so far are asked on the device, and the answer is read once it has arrived (a later
+    step). Before each validation and at each epoch's end every process waits for the answer, together: a
+    diverged weight never reaches a checkpoint. (Under DDP only then: the processes must stop at one step.)
     """
 
     check_every = 100
@@ -33,6 +35,7 @@ class StopOnDivergence(Callback):
     def __init__(self) -> None:
         self.losses: list[Tensor] = []
         self.steps: list[tuple[int, int, float | None]] = []  # (epoch, steps taken, learning rate) per loss
+        self.asked: list[tuple[Tensor, Any, Tensor, list[tuple[int, int, float | None]]]] = []
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -42,8 +45,9 @@ class StopOnDivergence(Callback):
             self.losses.append(loss.detach())
             lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
             self.steps.append((trainer.current_epoch, trainer.global_step, lr))
-        if len(self.losses) >= self.check_every:
-            self.check(trainer)
+        if trainer.world_size == 1 and len(self.losses) >= self.check_every:
+            self.read_answers(wait=False)
+            self.ask(self.kept(trainer))
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.check(trainer)
@@ -52,19 +56,49 @@ class StopOnDivergence(Callback):
         self.check(trainer)
 
     def check(self, trainer: Trainer | None = None) -> None:
-        if not self.losses:
-            return
+        """Every process, waiting for the answers: before validation and at each epoch's end."""
+        if self.losses:
+            self.ask(self.kept(trainer))
+        self.read_answers(wait=True)
+
+    def kept(self, trainer: Trainer | None) -> tuple[Tensor, list[tuple[int, int, float | None]]]:
+        """The losses since the last question (rows: DDP processes; columns: steps) and their steps."""
         losses = torch.stack(self.losses)
-        if trainer is not None and trainer.world_size > 1:
-            # Every DDP process checks at the same step; all stop if any process's loss went bad, or the
-            # others would wait for it in the next gradient exchange. Rows: processes; columns: steps.
-            losses = trainer.strategy.all_gather(losses).view(trainer.world_size, -1)
-        else:
-            losses = losses.view(1, -1)
-        bad_steps = (~torch.isfinite(losses)).any(dim=0).nonzero()
         self.losses.clear()
         steps, self.steps = self.steps, []
-        if len(bad_steps):
-            first = int(bad_steps[0])
-            column = losses[:, first]
-            raise TrainingDiverged(float(column[~torch.isfinite(column)][0]), *steps[first])
+        if trainer is not None and trainer.world_size > 1:
+            # All processes stop if any process's loss went bad, or the others would wait for it in the next
+            # gradient exchange.
+            return trainer.strategy.all_gather(losses).view(trainer.world_size, -1), steps
+        return losses.view(1, -1), steps
+
+    def ask(self, kept: tuple[Tensor, list[tuple[int, int, float | None]]]) -> None:
+        losses, steps = kept
+        bad = (~torch.isfinite(losses)).any()
+        answer = torch.empty((), dtype=torch.bool, pin_memory=bad.is_cuda)
+        answer.copy_(bad, non_blocking=True)  # to the host; it arrives while the next steps run
+        arrived = None
+        if bad.is_cuda:
+            arrived = torch.cuda.Event()
+            arrived.record()
+        self.asked.append((answer, arrived, losses, steps))
+
+    def read_answers(self, wait: bool) -> None:
+        waiting = []
+        for answer, arrived, losses, steps in self.asked:
+            if arrived is not None and not wait and not arrived.query():
+                waiting.append((answer, arrived, losses, steps))
+                continue
+            if arrived is not None:
+                arrived.synchronize()
+            if answer.item():  # a host tensor by now: no wait
+                self.asked = []
+                raise diverged(losses, steps)
+        self.asked = waiting
+
+
+def diverged(losses: Tensor, steps: list[tuple[int, int, float | None]]) -> TrainingDiverged:
+    """The first step whose loss went bad (on any process), as the user's line tells it."""
+    first = int((~torch.isfinite(losses)).any(dim=0).nonzero()[0])
+    column = losses[:, first]
+    return TrainingDiverged(float(column[~torch.isfinite(column)][0]), *steps[first])

@@ -61,8 +61,9 @@ RULES = (
     Rule("optimizer.weight_decay", "a number >= 0", lambda v: is_number(v) and v >= 0),
     Rule("optimizer.momentum", "a number in [0, 1)", lambda v: is_number(v) and 0 <= v < 1),
     Rule(
-        "optimizer.foreach", "true, false or null (torch chooses)", lambda v: v is None or isinstance(v, bool)
+        "optimizer.foreach", "true, false or null (the fastest)", lambda v: v is None or isinstance(v, bool)
     ),
+    Rule("optimizer.fused", "true, false or null (the fastest)", lambda v: v is None or isinstance(v, bool)),
 )
 
 

@@ -48,6 +48,7 @@ class RunResult:
     last_checkpoint: str | None = None  # where an interrupted run resumes from
     last_checkpoint_epoch: int | None = None
     error: str | None = None  # what ended a failed run
+    compile_seconds: float | None = None  # model.compile's compiling, before the fit (and apart from it)
     fit_seconds: float | None = None  # training and validation alone: what a speedrun is timed by
     seconds: float | None = None  # the whole run, data loading and the test included
 

@@ -20,9 +20,10 @@ class Task(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         # Losses as metrics too: under DDP they reduce sum and count over all processes, the mean of one
-        # process over the whole set; Lightning's sync_dist would average the processes' means.
+        # process over the whole set; Lightning's sync_dist would average the processes' means. No NaN
+        # check: it would wait for the device at every update (a NaN loss stops the run anyway).
         for stage in STAGES:
-            setattr(self, f"{stage}_loss", MeanMetric())
+            setattr(self, f"{stage}_loss", MeanMetric(nan_strategy="disable"))
 
     @classmethod
     def for_data(cls, datamodule: Any, **options: Any) -> "Task":
@@ -49,9 +50,9 @@ class Task(nn.Module):
         """What a validation or test step hands the figure callbacks."""
         return {"preds": z}
 
-    def update(self, stage: str, z: Tensor, y: Tensor, loss: Tensor, weight: Tensor | int) -> None:
+    def update(self, stage: str, z: Tensor, y: Tensor, loss: Tensor, weight: Tensor) -> None:
         """Adds examples to the stage's metrics; ``loss`` may be one value or one per step (``weight``: the
-        number of examples behind each)."""
+        number of examples behind each, on the device)."""
         getattr(self, f"{stage}_loss").update(loss, weight=weight)
 
     def metrics(self, stage: str) -> Mapping[str, Metric]:

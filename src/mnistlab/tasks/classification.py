@@ -38,10 +38,11 @@ class Classification(Task):
         self.class_names = [str(name) for name in class_names]
         self.activation, self.output_loss = OUTPUTS[output]
         self.label_smoothing = label_smoothing
-        classes = len(class_names)
+        # validate_args=False: the checks of the inputs' values would wait for the device at every update.
+        unchecked = {"num_classes": len(class_names), "validate_args": False}
         for stage in STAGES:
-            setattr(self, f"{stage}_accuracy", MulticlassAccuracy(classes, average="micro"))
-        self.test_accuracy_per_class = MulticlassAccuracy(classes, average=None)
+            setattr(self, f"{stage}_accuracy", MulticlassAccuracy(average="micro", **unchecked))
+        self.test_accuracy_per_class = MulticlassAccuracy(average=None, **unchecked)
         self.val_accuracy_best = MaxMetric()
         self.val_accuracy_best.persistent(True)  # survives a resume, so val/acc_best stays the run's best
 
@@ -68,7 +69,7 @@ class Classification(Task):
         probs = self.predict(z)
         return {"preds": probs.argmax(dim=1), "probs": probs}
 
-    def update(self, stage: str, z: Tensor, y: Tensor, loss: Tensor, weight: Tensor | int) -> None:
+    def update(self, stage: str, z: Tensor, y: Tensor, loss: Tensor, weight: Tensor) -> None:
         super().update(stage, z, y, loss, weight)
         preds = z.argmax(dim=1)
         getattr(self, f"{stage}_accuracy").update(preds, y)
