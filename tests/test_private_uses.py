@@ -44,3 +44,12 @@ def test_optunas_database_models_and_migrations_are_where_the_sweeper_stamps_the
 
     assert (Path(models.__file__).parent / "alembic").is_dir()
     assert models.BaseModel.metadata.tables
+
+
+def test_model_checkpoint_keeps_its_step_and_time_intervals_in_two_attributes():
+    """callbacks/dispatch.py skips ModelCheckpoint's batch hook when neither interval was asked for."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    idle, every = ModelCheckpoint(), ModelCheckpoint(every_n_train_steps=5)
+    assert (idle._every_n_train_steps, idle._train_time_interval) == (0, None)
+    assert every._every_n_train_steps == 5
