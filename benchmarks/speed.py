@@ -23,6 +23,7 @@ Results: docs/benchmarks.md.
 """
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -85,8 +86,10 @@ CASES = (
 # What the project may add to Lightning's own cost, for every case (issue 14): project / Lightning alone.
 # The plain loop is the limit, reported beside it.
 FRAMEWORK_TARGET = 1.05
-# The speedrun's targets (issue 14): each seed's test accuracy, the median fit on 2 CPU cores, project/plain.
-SPEEDRUN_ACC_TARGET, SPEEDRUN_FIT_TARGET_S, SPEEDRUN_RATIO_TARGET = 0.99, 20.0, 1.10
+# The speedrun's targets (issue 23): each seed's test accuracy, the median fit (2 CPU cores; an H200: 0.5 s),
+# project / plain loop of the same recipe.
+SPEEDRUN_ACC_TARGET, SPEEDRUN_RATIO_TARGET = 0.99, 1.10
+SPEEDRUN_FIT_TARGET_S = {"cpu": 8.0, "cuda": 0.5}
 STARTUP_TARGET_S = 2.0  # start-up to the first training step, beyond the time to import the libraries
 CONFIG_TARGET_S = 2.0  # train.py --cfg job (and --help): no torch, no Lightning
 
@@ -408,10 +411,33 @@ def measure_speedrun(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "plain_fit_s": round(plain_s, 3),
         "ratio": round(project_s / plain_s, 3),
         "target_ratio": SPEEDRUN_RATIO_TARGET,
-        "target_fit_s": SPEEDRUN_FIT_TARGET_S,
+        "target_fit_s": SPEEDRUN_FIT_TARGET_S[device.type],
         "target_test_acc": SPEEDRUN_ACC_TARGET,
         "min_project_test_acc": min(run["project"]["test_acc"] for run in seeds.values()),
         "seeds": {str(seed): run for seed, run in seeds.items()},
+    }
+
+
+def command_to_model(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    """``python train.py experiment=speedrun`` as a user types it, in a process of its own, timed from the
+    command to its end: start-up (imports, config) and the first use of each kernel included."""
+    run_dir = workdir / "speedrun-command"
+    command = [
+        sys.executable, str(ROOT / "train.py"), "experiment=speedrun", f"data.data_dir={args.data_dir}",
+        f"trainer={args.trainer}", f"hydra.run.dir={run_dir}", *args.overrides,
+    ]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    total = time.perf_counter() - started
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    compile_s = metrics["compile_seconds"] or 0.0
+    return {
+        "command_s": round(total, 2),
+        "start_up_s": round(total - metrics["seconds"], 2),  # the process before train() and after it
+        "compile_s": round(compile_s, 2),
+        "fit_s": metrics["fit_seconds"],
+        "data_and_test_s": round(metrics["seconds"] - metrics["fit_seconds"] - compile_s, 2),
+        "test_acc": metrics["test_acc"],
     }
 
 
@@ -430,12 +456,21 @@ def print_speedrun(speedrun: dict[str, Any], console: Console) -> None:
         )
     table.add_row(
         "median",
-        f"{speedrun['project_fit_s']:.2f} (target ≤ {SPEEDRUN_FIT_TARGET_S:.0f})",
+        f"{speedrun['project_fit_s']:.2f} (target ≤ {speedrun['target_fit_s']:g})",
         f"min {speedrun['min_project_test_acc']:.2%} (target ≥ {SPEEDRUN_ACC_TARGET:.0%})",
         f"{speedrun['plain_fit_s']:.2f}",
         f"ratio {speedrun['ratio']:.2f} (target ≤ {SPEEDRUN_RATIO_TARGET:.2f})",
     )
     console.print(table)
+    if command := speedrun.get("command"):
+        parts = ", ".join(
+            f"{name} {command[key]:.2f} s"
+            for name, key in (("start-up", "start_up_s"), ("compile", "compile_s"), ("fit", "fit_s"))
+        )
+        console.print(
+            f"From the command to the {command['test_acc']:.2%} model: {command['command_s']:.2f} s "
+            f"({parts}, data and test {command['data_and_test_s']:.2f} s): train.py experiment=speedrun"
+        )
 
 
 def scheduler_length(scheduler_cfg: DictConfig, steps: int) -> dict[str, int]:
@@ -755,6 +790,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             return {"profile": profiles}
         if args.speedrun:
             results["speedrun"] = measure_speedrun(args, workdir)
+            results["speedrun"]["command"] = command_to_model(args, workdir)
         for case in CASES if not args.speedrun else ():
             if case.name in args.cases:
                 results["cases"][case.name] = measure_case(case, args, plan, workdir)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, write_mnist
 
-CASES = ["mlp", "small", "cnn", "mlp_b20"]
+CASES = ["linear", "mlp", "small", "cnn", "mlp_b20"]
 STARTUP_PHASES = ["callbacks_built", "fit_setup", "train_start", "first_step"]
 
 
@@ -41,6 +41,9 @@ def check_cases(results: dict[str, Any], printed: str, names: list[str]) -> None
         assert over_alone == pytest.approx(case["project_s"] / alone, rel=1e-2), name
         assert case["target"] > 1, name
         assert name in printed  # the printed table has a row per case
+        steps = (case["project_us_per_step"], case["lightning_alone_us_per_step"], case["plain_us_per_step"])
+        assert all(us > 0 for us in steps), name
+        assert case["step_over_lightning_alone"] == pytest.approx(steps[0] / steps[1], rel=1e-2), name
 
 
 @pytest.mark.slow  # a benchmark run, however small: CI runs the slow group
@@ -81,6 +84,15 @@ def test_speedrun_mode_writes_each_seeds_fit_seconds_and_test_accuracy(tmp_path:
     assert speedrun["min_project_test_acc"] == min(
         run["project"]["test_acc"] for run in speedrun["seeds"].values()
     )
-    assert (speedrun["target_test_acc"], speedrun["target_ratio"]) == (0.99, 1.10)
+    assert (speedrun["target_test_acc"], speedrun["target_ratio"], speedrun["target_fit_s"]) == (
+        0.99,
+        1.10,
+        8,
+    )
     assert results["cases"] == {} and "startup" not in results
     assert "experiment=speedrun" in printed and "median" in printed
+    # A user's command, timed from its start to its end, parts that add up.
+    command = speedrun["command"]
+    parts = command["start_up_s"] + command["compile_s"] + command["fit_s"] + command["data_and_test_s"]
+    assert command["command_s"] == pytest.approx(parts, abs=0.05) and command["fit_s"] > 0
+    assert "From the command to the" in printed
