@@ -46,7 +46,6 @@ else
 fi
 
 # The tests' user (allowed to make a database per test) and database, made once.
-export PGPASSWORD="$password"
 psql() { as_owner env PGPASSWORD="$password" "$bin/psql" -h 127.0.0.1 -p "$port" -U "$owner" -d postgres -qtA "$@"; }
 if [ "$(psql -c "SELECT 1 FROM pg_roles WHERE rolname = '$user'")" != 1 ]; then
   psql -c "CREATE ROLE $user LOGIN CREATEDB PASSWORD '$password'"

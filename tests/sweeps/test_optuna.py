@@ -5,6 +5,7 @@ the `postgres` marker), killed workers and a killed sweeper, one-line errors for
 import csv
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -223,7 +224,9 @@ def test_two_joblib_workers_share_a_postgresql_study_and_a_killed_worker_leaves_
     search = Run(tmp_path, "search", "-m", "hparams_search=mnist_optuna", *PARALLEL, *HEARTBEAT, *LONG,
                  "hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={postgres_url}",
                  f"paths.data_dir={mnist_dir}", f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
-    both = two_training(postgres_url, search.process, search.stdout)  # in two processes, against the one study
+    both = two_training(
+        postgres_url, search.process, search.stdout
+    )  # in two processes, against the one study
     assert len({trial.user_attrs[JOB_ATTR]["pid"] for trial in both}) == 2
     os.kill(both[0].user_attrs[JOB_ATTR]["pid"], signal.SIGKILL)
     result = search.succeeded()
@@ -269,3 +272,27 @@ def test_a_killed_search_resumes_its_postgresql_study_without_reusing_a_trial_nu
     ]  # the stopped trials, run again first
     assert_each_trial_had_its_own_dir(sweep_dir, trials)
     assert sorted(read_summary(sweep_dir)) == ["2", "3", "4"]  # the killed jobs left no job.json
+
+
+@pytest.mark.slurm  # SLURM's group (.ci/run starts the cluster, and the PostgreSQL server before it)
+@pytest.mark.skipif(shutil.which("sbatch") is None, reason="no SLURM here: bash .ci/slurm/start.sh")
+def test_slurm_array_jobs_run_trials_at_once_on_a_postgresql_study_and_a_killed_job_fails_its_trial(
+    mnist_dir, postgres_url, tmp_path
+):
+    sweep_dir = tmp_path / "sweep"
+    slurm = ["hydra/launcher=slurm", "hydra.launcher.timeout_min=5", "hydra.launcher.array_parallelism=2"]
+    search = Run(tmp_path, "search", "-m", "hparams_search=mnist_optuna", *slurm, "hydra.sweeper.n_jobs=2",
+                 *HEARTBEAT, *LONG, "hydra.sweeper.n_trials=3", f"hydra.sweeper.storage={postgres_url}",
+                 f"paths.data_dir={mnist_dir}", f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
+    killed, other = two_training(postgres_url, search.process, search.stdout)  # two SLURM jobs at once
+    os.kill(killed.user_attrs[JOB_ATTR]["pid"], signal.SIGKILL)
+    result = search.succeeded()
+
+    states = {trial.number: trial.state for trial in trials_of(postgres_url)}
+    assert states == {
+        killed.number: TrialState.FAIL,
+        other.number: TrialState.COMPLETE,
+        2: TrialState.COMPLETE,
+    }
+    assert f"trial {killed.number}: no heartbeat from its job" in result.stdout
+    assert_each_trial_had_its_own_dir(sweep_dir, trials_of(postgres_url))
