@@ -67,17 +67,21 @@ def tensorboard_image_steps(log_dir: Path) -> dict[str, list[int]]:
     return {tag: [image.step for image in accumulator.Images(tag)] for tag in accumulator.Tags()["images"]}
 
 
+def search_with_pruned_trials(data_dir: Path, sweep_dir: Path, n_trials: int, *overrides: str):
+    """A median-pruned search: trial 0 learns; then, resumed to ``n_trials``, trials whose learning rate
+    learns nothing, which fall behind trial 0 after their first epoch. Its resumed run, and its trials."""
+    search = ["-m", "hparams_search=mnist_optuna", "hydra/sweeper/pruner=median",
+              "hydra.sweeper.pruner.n_startup_trials=1", f"paths.data_dir={data_dir}", *QUICK, *overrides,
+              f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    run_script("train.py", *search, "hydra.sweeper.n_trials=1", "optimizer.lr=0.01")
+    resumed = run_script("train.py", *search, f"hydra.sweeper.n_trials={n_trials}", "optimizer.lr=1e-7")
+    return resumed, trials_of(f"sqlite:///{sweep_dir}/optuna.db")
+
+
 @pytest.mark.slow  # three runs of train.py: 25 s
 def test_a_trial_that_falls_behind_is_pruned_and_the_answer_trains_the_best_trial_again(mnist_dir, tmp_path):
     sweep_dir = tmp_path / "search"
-    search = ["-m", "hparams_search=mnist_optuna", "hydra/sweeper/pruner=median",
-              "hydra.sweeper.pruner.n_startup_trials=1", f"paths.data_dir={mnist_dir}", *QUICK,
-              f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
-    run_script("train.py", *search, "hydra.sweeper.n_trials=1", "optimizer.lr=0.01")
-    # Resumed to 3 trials whose learning rate learns nothing: each falls behind trial 0 after its first epoch.
-    resumed = run_script("train.py", *search, "hydra.sweeper.n_trials=3", "optimizer.lr=1e-7")
-
-    trials = trials_of(f"sqlite:///{sweep_dir}/optuna.db")
+    resumed, trials = search_with_pruned_trials(mnist_dir, sweep_dir, 3)
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.PRUNED]
     first = trials[0].intermediate_values  # val/loss after each epoch, reported by the job itself
     assert sorted(first) == [0, 1, 2] and trials[0].value == pytest.approx(min(first.values()))
@@ -108,6 +112,15 @@ def test_a_trial_that_falls_behind_is_pruned_and_the_answer_trains_the_best_tria
     images = tensorboard_image_steps(sweep_dir / "tensorboard")
     assert images["sweep/optimization_history"] == [1, 3]
     assert (sweep_dir / "optimization_history.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.ddp
+def test_a_ddp_trial_is_pruned_in_every_process_at_once(mnist_dir, tmp_path):
+    sweep_dir = tmp_path / "search"
+    _, trials = search_with_pruned_trials(mnist_dir, sweep_dir, 2, "trainer=ddp_cpu")
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED]
+    # Rank zero's decision reached the other process: both stopped after epoch 0, and the run ended.
+    assert RunResult.read(sweep_dir / "1").epochs_run == 1 and list(trials[1].intermediate_values) == [0]
 
 
 def test_the_history_line_is_the_best_complete_trial_so_far_whatever_the_pruned_and_failed_ones_say():
