@@ -373,3 +373,34 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+# The PostgreSQL server of .ci/postgres/start.sh (the `postgres` tests; .ci/run starts it); another with
+# MNISTLAB_TEST_POSTGRES=postgresql://user:password@host:port/database (a user that may create databases).
+POSTGRES = os.environ.get("MNISTLAB_TEST_POSTGRES", "postgresql://mnistlab:mnistlab@127.0.0.1:55432/mnistlab")
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The URL of a new, empty database on the test server, dropped after the test; a server that does not
+    answer fails the test (never a skip: the tests that need one run only when asked for)."""
+    import uuid
+
+    import psycopg
+
+    server, _, _ = POSTGRES.rpartition("/")
+    try:
+        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as error:
+        pytest.fail(
+            f"no PostgreSQL server at {POSTGRES} ({str(error).strip()}): start one with "
+            "`bash .ci/postgres/start.sh`, or set MNISTLAB_TEST_POSTGRES",
+            pytrace=False,
+        )
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f"CREATE DATABASE {name}")
+        try:
+            yield f"{server}/{name}"
+        finally:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -53,3 +53,23 @@ def test_model_checkpoint_keeps_its_step_and_time_intervals_in_two_attributes():
     idle, every = ModelCheckpoint(), ModelCheckpoint(every_n_train_steps=5)
     assert (idle._every_n_train_steps, idle._train_time_interval) == (0, None)
     assert every._every_n_train_steps == 5
+
+
+def test_hydras_optuna_sweeper_builds_a_trials_overrides_and_keeps_the_fixed_ones_as_its_user_attributes():
+    """hydra_plugins/mnistlab_optuna/_search.py reuses OptunaSweeperImpl's search space and trial setup, and
+    rebuilds the best trial's command from its parameters and user attributes."""
+    import optuna
+    from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
+    from omegaconf import OmegaConf
+
+    impl = OptunaSweeperImpl(
+        None, "minimize", None, None, 1, 1, 1.0, None, None, OmegaConf.create({"x": "choice(1, 2)"})
+    )
+    impl._process_searchspace_config()
+    space, fixed = create_params_from_overrides([*impl._parse_sweeper_params_config(), "model=mlp"])
+    assert impl.search_space_distributions is None and impl._get_directions() == ["minimize"]
+    trial = optuna.create_study().ask()
+    [overrides] = impl._configure_trials([trial], space, fixed)
+    assert overrides == (f"x={trial.params['x']}", "model=mlp")
+    assert trial.study.trials[0].user_attrs == {"model": "mlp"}
+    assert callable(impl._to_grid_sampler_choices) and callable(impl.setup)

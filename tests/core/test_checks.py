@@ -104,7 +104,11 @@ BUILT = [  # overrides, the one line
     (["data.folds=5"], "data.folds=5 needs data.fold (which fold validates): e.g. -m 'data.fold=range(5)'"),
     (["model.dropout=1"], "model.dropout=1 is not allowed: it must be less than 1"),
     (["model.dropout=-0.1"], "model.dropout=-0.1 is not allowed: it must be greater than or equal to 0"),
-    (["model.compile=yes"], "model.compile='yes' is not allowed: it must be true or false"),
+    (
+        ["model.compile=yes"],
+        "model.compile='yes' is not allowed: it must be true or false, or 'default', 'reduce-overhead' or "
+        "'max-autotune'",
+    ),
     (["model.label_smoothing=1"], "model.label_smoothing=1 is not allowed: it must be less than 1"),
     (
         ["model=cnn", "model.convs_per_block=0"],

@@ -7,11 +7,12 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from mnistlab.callbacks import TrainingDiverged
+from mnistlab.callbacks.optuna_trial import pruned_epoch
 from mnistlab.core.checks import check_config
 from mnistlab.core.results import RunResult, Status, print_test_results
 from mnistlab.core.run_dir import check_run_dir_is_new, holding, requeued_by_slurm
 from mnistlab.io.disk import check_room_for_checkpoints
-from mnistlab.run.best import add_best
+from mnistlab.run.best import add_best, add_last_val_loss
 from mnistlab.run.build import (
     build_datamodule,
     build_model,
@@ -63,8 +64,11 @@ def train_in(output_dir: Path, cfg: DictConfig) -> RunResult:
         result.compile_seconds = model.compile_seconds
         result.fit_seconds = round(time.perf_counter() - fit_started - (model.compile_seconds or 0), 2)
         add_best(result, trainer)
+        add_last_val_loss(result, trainer)
+        if pruned_epoch(trainer) is not None:
+            result.status = Status.PRUNED  # not tested: a pruned trial is no answer, its test only costs time
         # Without a val/loss checkpoint (callbacks=none) the final weights are tested, unless they diverged.
-        if result.best_checkpoint or result.status == Status.FINISHED:
+        if result.status != Status.PRUNED and (result.best_checkpoint or result.status == Status.FINISHED):
             trainer.test(
                 model,
                 datamodule=datamodule,

@@ -99,10 +99,14 @@ def not_allowed(error: ValidationError, prefix: str) -> MnistlabError:
 
     ``prefix`` is where the arguments sit in the config (``model``, ``data.augment``).
     """
-    # The deepest failure: of a value that may be a name or a list of names, the list's bad item.
-    first = max(error.errors(), key=lambda failure: len(failure["loc"]))
-    # pydantic adds the members of a union to the path by their type's name ("list[...]").
-    path = [part for part in first["loc"] if not (isinstance(part, str) and "[" in part)]
+    # pydantic names a union's members in the path by their types ("bool", "list[...]"): the path is the
+    # argument and the indices into it.
+    failures = [(e, [e["loc"][0], *(p for p in e["loc"][1:] if isinstance(p, int))]) for e in error.errors()]
+    # The deepest: of a value that may be a name or a list of names, the list's bad item. At one depth, the
+    # union's members: what each would take.
+    depth = max(len(path) for _, path in failures)
+    deepest = [(failure, path) for failure, path in failures if len(path) == depth]
+    first, path = deepest[0]
     key = f"{prefix}.{path[0]}" + "".join(f"[{item}]" for item in path[1:])
     if first["type"] == "unexpected_keyword_argument":
         return MnistlabError(
@@ -110,9 +114,14 @@ def not_allowed(error: ValidationError, prefix: str) -> MnistlabError:
         )
     if first["type"] == "missing_keyword_argument":
         return MnistlabError(f"{key} is missing: set {key}=...")
-    expected = first["msg"].removeprefix("Input should be ")
-    expected = TYPE_NAMES.get(expected.split(",")[0], expected)
+    expected = ", or ".join(dict.fromkeys(expectation(failure) for failure, _ in deepest))
     return MnistlabError(f"{key}={shown(first['input'])} is not allowed: it must be {expected}")
+
+
+def expectation(failure: dict[str, Any]) -> str:
+    """What pydantic says a value should be, in a config's words."""
+    expected = failure["msg"].removeprefix("Input should be ")
+    return TYPE_NAMES.get(expected.split(",")[0], expected)
 
 
 def shown(value: Any) -> str:

@@ -23,6 +23,7 @@ class Status(str, Enum):
     FINISHED = "finished"
     DIVERGED = "diverged"  # the training loss became NaN or infinite
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM
+    PRUNED = "pruned"  # an Optuna trial its study's pruner stopped (hydra/sweeper/pruner)
     FAILED = "failed"  # an error ended it: a dead DDP process, a full disk, ...
     NO_RESULT = "no result"  # a sweep job that left no metrics.json
 
@@ -40,6 +41,7 @@ class RunResult:
     best_val_loss: float | None = None
     best_epoch: int | None = None
     best_checkpoint: str | None = None
+    last_val_loss: float | None = None  # of the last validation: what a pruner judged a pruned trial by
     checkpoint: str | None = None  # the checkpoint that eval.py tested
     test_loss: float | None = None
     test_acc: float | None = None  # a classifier's; its task says which test keys it fills

@@ -1,4 +1,4 @@
-"""What a trainer knows of a run's best checkpoint, for its results."""
+"""What a trainer knows of a run's best checkpoint and its last validation, for its results."""
 
 from pathlib import Path
 
@@ -23,3 +23,9 @@ def add_best(result: RunResult, trainer: Trainer) -> None:
     result.best_checkpoint = callback.best_model_path
     result.best_val_loss = float(callback.best_model_score)
     result.best_epoch = saved_epoch(Path(callback.best_model_path))
+
+
+def add_last_val_loss(result: RunResult, trainer: Trainer) -> None:
+    """val/loss of the last validation: what a pruner judged a pruned trial by."""
+    loss = trainer.callback_metrics.get("val/loss")
+    result.last_val_loss = None if loss is None else float(loss)

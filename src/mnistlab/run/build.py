@@ -24,6 +24,7 @@ from mnistlab.callbacks import (
     StopTogetherOnSigterm,
 )
 from mnistlab.callbacks.dispatch import skip_empty_batch_hooks
+from mnistlab.callbacks.optuna_trial import trial_callbacks
 from mnistlab.core.checks import not_allowed
 from mnistlab.core.errors import MnistlabError, causes
 from mnistlab.core.files import disk_full, is_disk_full
@@ -130,6 +131,7 @@ def training_callbacks(cfg: DictConfig) -> list[Callback]:
         StopOnDivergence(),
         StopTogetherOnSigterm(),
         EndOnDeadProcess(cfg.paths.output_dir, cfg.seed),
+        *trial_callbacks(cfg),  # an Optuna trial's job reports to its trial, which may prune it
     ]
 
 

@@ -61,7 +61,7 @@ class Group:
 
     @property
     def failed(self) -> int:
-        """Jobs that did not finish (failed, diverged, interrupted): counted apart, never averaged in."""
+        """Jobs that did not finish (failed, diverged, interrupted, pruned): counted apart, never averaged."""
         return len(self.jobs) - len(self.finished)
 
     def spread(self, measure: str) -> Spread | None:

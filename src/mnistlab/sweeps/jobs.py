@@ -20,6 +20,7 @@ from mnistlab.core.errors import ProcessDied, describe, user_error
 from mnistlab.core.files import write_json
 from mnistlab.core.ranks import is_rank_zero
 from mnistlab.core.results import RunResult, Status
+from mnistlab.sweeps.trial import trial_of_job
 
 log = logging.getLogger(__name__)
 
@@ -46,26 +47,39 @@ def objective(result: RunResult) -> float | None:
 
 def run_sweep_job(task: Callable[[DictConfig], RunResult], cfg: DictConfig) -> float | None:
     """An exception is logged and recorded in the job's run dir, and the job scores None: Hydra's basic
-    sweeper would re-raise it and end the sweep; Optuna's marks the trial failed."""
+    sweeper would re-raise it and end the sweep. A job that is an Optuna trial tells its study itself."""
     started = time.perf_counter()
-    try:
-        with one_job_of_a_sweep():
-            return objective(task(cfg))
-    except Exception as error:
-        if not is_rank_zero() and not isinstance(user_error(error), ProcessDied):  # rank zero records it
+    with trial_of_job(cfg) as trial:  # an Optuna trial's job tells its study how it ended
+        try:
+            with one_job_of_a_sweep():
+                result = task(cfg)
+        except Exception as error:
+            record_failure(cfg, error, started)
+            if trial is not None:
+                trial.end(None, None)
             return None
-        close_progress_bars()  # the job's line starts a line of its own
-        if (mistake := user_error(error)) is not None:
-            log.error(f"error: {mistake}")
-        else:
-            log.exception("this job failed; the sweep goes on")
-        record = {
-            "error": describe(error),
-            "seconds": round(time.perf_counter() - started, 2),
-            "traceback": traceback.format_exc(),
-        }
-        write_json(Path(cfg.paths.output_dir) / ERROR_FILE, record)
-        return None
+        value = objective(result)
+        if trial is not None:
+            trial.end(result, value)
+        return value
+
+
+def record_failure(cfg: DictConfig, error: Exception, started: float) -> None:
+    """The job's error in its train.log and its run dir's error.json (by rank zero, or a survivor of a
+    dead DDP process)."""
+    if not is_rank_zero() and not isinstance(user_error(error), ProcessDied):  # rank zero records it
+        return
+    close_progress_bars()  # the job's line starts a line of its own
+    if (mistake := user_error(error)) is not None:
+        log.error(f"error: {mistake}")
+    else:
+        log.exception("this job failed; the sweep goes on")
+    record = {
+        "error": describe(error),
+        "seconds": round(time.perf_counter() - started, 2),
+        "traceback": traceback.format_exc(),
+    }
+    write_json(Path(cfg.paths.output_dir) / ERROR_FILE, record)
 
 
 @contextmanager

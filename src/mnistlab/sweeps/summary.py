@@ -3,6 +3,8 @@
 import csv
 import json
 import math
+import re
+import shlex
 import sys
 from collections import Counter
 from pathlib import Path
@@ -21,6 +23,7 @@ from mnistlab.core.files import write_json
 from mnistlab.core.ranks import is_rank_zero
 from mnistlab.core.results import RunResult, Status
 from mnistlab.core.run_dir import claim_or_refuse
+from mnistlab.core.trials import TRIAL_KEY
 from mnistlab.sweeps.figure import write_figure
 from mnistlab.sweeps.groups import (
     group_jobs,
@@ -39,6 +42,8 @@ COLUMNS = [
     "status",
     "best_val_loss",
     "best_epoch",
+    "epochs_run",
+    "last_val_loss",
     "test_loss",
     "test_acc",
     "seconds",
@@ -118,16 +123,23 @@ def job_row(run_dir: Path) -> dict[str, Any]:
         status = Status.FAILED  # a diverged or interrupted run says so itself in its metrics.json
     return {
         "job": job.get("job"),
-        "overrides": " ".join(job.get("overrides", [])),
+        "overrides": without_passwords(" ".join(job.get("overrides", []))),
         "status": status,
         "best_val_loss": result.best_val_loss,
         "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,  # where a pruned trial stopped, with its last val/loss
+        "last_val_loss": result.last_val_loss,
         "test_loss": result.test_loss,
         "test_acc": result.test_acc,
         "seconds": result.seconds,
         "run_dir": str(run_dir.resolve()),
         "error": failure or "",
     }
+
+
+def without_passwords(text: str) -> str:
+    """URLs' passwords as ***: an Optuna trial's overrides name its study's database (+optuna.storage)."""
+    return re.sub(r"(://[^/:@\s]+:)[^@\s]+@", r"\1***@", text)
 
 
 def row_order(row: dict[str, Any]) -> tuple[float, bool, int]:
@@ -160,6 +172,8 @@ def cells(row: dict[str, Any]) -> dict[str, str]:
         "status": row["status"],
         "best val/loss": number(row["best_val_loss"], ".4g"),
         "best epoch": number(row["best_epoch"], "d"),
+        "epochs": number(row["epochs_run"], "d"),
+        "last val/loss": number(row["last_val_loss"], ".4g"),
         "test loss": number(row["test_loss"], ".4g"),
         "test acc": number(row["test_acc"], ".2%"),
         "seconds": number(row["seconds"], ".1f"),
@@ -196,11 +210,19 @@ def print_best(rows: list[dict[str, Any]], sweep_dir: Path) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     fields = {"job": str(best["job"]), "overrides": varying[0], **cells(best), "run dir": best["run_dir"]}
+    fields["train it again"] = retrain_command(best["overrides"].split())
     for name, value in fields.items():
         table.add_row(name, value)
     console = Console()
     console.print(table)
     console.print(f"{count_by_status(rows)}; summary: {sweep_dir / 'summary.md'} and summary.csv")
+
+
+def retrain_command(overrides: list[str]) -> str:
+    """The command that trains a sweep's job again from scratch, as one run: its overrides, without those
+    that made it one trial of an Optuna study (``+optuna.*``)."""
+    kept = [o for o in overrides if not o.lstrip("+").startswith(f"{TRIAL_KEY}.")]
+    return shlex.join(["python", "train.py", *kept])
 
 
 def count_by_status(rows: list[dict[str, Any]]) -> str:
