@@ -1,4 +1,5 @@
-"""Run dirs: never reused by a new run; a resume goes to its checkpoint's run dir, its config beside the run's."""
+"""Run dirs: never reused by a new run; a resume goes to its checkpoint's run dir, its config beside the
+run's."""
 
 import pytest
 from conftest import CONF
