@@ -14,7 +14,7 @@ from typing import Any
 from hydra.errors import HydraException, MissingConfigException
 
 from mnistlab.core.errors import ProcessDied, RunInterrupted, user_error
-from mnistlab.core.ranks import is_rank_zero
+from mnistlab.core.ranks import end_with_the_torchrun_agent, is_rank_zero
 
 # Errors that mean "this folder cannot take our files", as opposed to a bug.
 CANNOT_WRITE = {
@@ -41,6 +41,7 @@ def run(main: Callable[[], Any]) -> None:
     SIGKILLs its main process (rank zero) within seconds of a child that exits non-zero, before rank zero has
     written its results. A process that died is reported by every survivor, rank zero possibly among the dead.
     """
+    end_with_the_torchrun_agent()
     try:
         run_one_process(main)
     except SystemExit as stop:

@@ -1,6 +1,9 @@
 """Which process of a DDP run this is, known before Lightning starts (torch-free: the resolvers use it)."""
 
+import ctypes
 import os
+import signal
+import sys
 from datetime import datetime, timedelta
 
 # What the launchers set in each process they start, before any of our code runs: torchrun (RANK), SLURM's
@@ -44,3 +47,20 @@ def torchrun_rank_zero_time(pattern: str) -> str:
     if int(os.environ["RANK"]) == 0:
         store.set(key, datetime.now().strftime(pattern))
     return store.get(key).decode()
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def end_with_the_torchrun_agent() -> None:
+    """A worker that torchrun's agent started dies with its agent (Linux).
+
+    The agent starts each worker in a session of its own, and a worker whose agent was killed (kill -9, the
+    OOM killer) would train on unsupervised: its node would hold the job half alive, and nothing would report
+    its end. Dying with the agent makes a lost agent a lost node: the other nodes' next collective fails, and
+    they end with one line and ``status: failed`` (callbacks/dead_process.py).
+    """
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    # Asked of the kernel, for this process: it fails only where prctl is not allowed (then nothing changes).
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
