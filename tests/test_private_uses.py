@@ -44,3 +44,13 @@ def test_optunas_database_models_and_migrations_are_where_the_sweeper_stamps_the
 
     assert (Path(models.__file__).parent / "alembic").is_dir()
     assert models.BaseModel.metadata.tables
+
+
+def test_lightnings_wandb_logger_keeps_wandb_inits_arguments_in_one_dict(tmp_path):
+    """dashboards/weights_and_biases.py sets the mode of a second wandb.init there when the first failed,
+    and drops Lightning's anonymous=None, which W&B warns about."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(project="p", save_dir=str(tmp_path), id="abcd1234")
+    assert logger._wandb_init["project"] == "p" and logger._wandb_init["id"] == "abcd1234"
+    assert "anonymous" in logger._wandb_init and logger._experiment is None

@@ -1,13 +1,26 @@
 """Run dirs: never reused by a new run; a resume goes to its checkpoint's run dir, its config beside the
 run's."""
 
+import os
+import re
+import subprocess
+import sys
+
 import pytest
 from conftest import CONF
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from mnistlab.core.errors import MnistlabError
-from mnistlab.core.run_dir import check_run_dir_is_new, config_subdir_for, run_dir_of
+from mnistlab.core.results import RunResult, Status
+from mnistlab.core.run_dir import (
+    JOB_TYPE_LENGTH,
+    check_run_dir_is_new,
+    config_subdir_for,
+    run_dir_of,
+    wandb_run_of,
+    within,
+)
 
 
 def test_a_dir_holding_a_killed_or_finished_run_is_refused_unless_resumed(tmp_path):
@@ -52,3 +65,34 @@ def test_hydra_run_dir_of_a_resume_is_the_checkpoints_run_dir(tmp_path):
     GlobalHydra.instance().clear()
     assert resume.hydra.run.dir == f"{tmp_path}/run"
     assert fresh.hydra.run.dir.startswith(f"{tmp_path}/logs/train/runs/")
+
+
+def write_offline_wandb_run(run_dir, run_id: str) -> None:
+    """A real (offline) W&B run's files in run_dir/wandb, as logger=wandb leaves them."""
+    start = f"import wandb; wandb.init(mode='offline', dir={str(run_dir)!r}, id={run_id!r}).finish()"
+    environment = {**os.environ, "WANDB_CONFIG_DIR": str(run_dir / "wandb_config"), "WANDB_SILENT": "true"}
+    subprocess.run([sys.executable, "-c", start], check=True, env=environment, timeout=120)
+
+
+def test_a_run_dir_keeps_its_wandb_run_and_a_new_one_gets_a_new_id(tmp_path):
+    new = wandb_run_of(str(tmp_path / "new"))
+    assert re.fullmatch("[a-z0-9]{8}", new) and wandb_run_of(str(tmp_path / "new")) != new
+    killed = tmp_path / "killed"  # killed before it wrote metrics.json: its W&B files say which run it was
+    write_offline_wandb_run(killed, "first001")
+    assert wandb_run_of(str(killed)) == "first001"
+    write_offline_wandb_run(killed, "second01")  # the newest of its W&B runs
+    assert wandb_run_of(str(killed)) == "second01"
+    RunResult(status=Status.INTERRUPTED, wandb_run_id="fromjson").write(killed)  # metrics.json says it
+    assert wandb_run_of(str(killed)) == "fromjson"
+    RunResult(status=Status.FINISHED).write(tmp_path / "written")
+    assert RunResult.read(tmp_path / "written").wandb_run_id is None  # no W&B there
+    RunResult(status=Status.FINISHED).write(killed)  # metrics.json names the W&B run of its run dir
+    assert RunResult.read(killed).wandb_run_id == "second01"
+
+
+def test_a_long_job_type_is_cut_to_what_wandb_takes_and_stays_apart_from_others():
+    assert within("model=mlp", JOB_TYPE_LENGTH) == "model=mlp"
+    long = "data.data_dir=/a/long/path/" + "x" * 80
+    cut = [within(long + end, JOB_TYPE_LENGTH) for end in ("a", "b")]
+    assert [len(text) for text in cut] == [JOB_TYPE_LENGTH] * 2 and cut[0] != cut[1]
+    assert within(long + "a", JOB_TYPE_LENGTH) == cut[0]  # the same setting, the same job type
