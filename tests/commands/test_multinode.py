@@ -19,7 +19,7 @@ pytestmark = pytest.mark.multinode
 
 MODEL = ["model=mlp", "model.hidden_sizes=[32]", "model.dropout=0.2", "data.batch_size=8", "seed=5"]
 TRAINING = [*SHRINK, *MODEL, "trainer.max_epochs=4"]
-# The same two processes, as two nodes of one process each.
+# The same two processes, as two nodes of one process each (last: after SHRINK's trainer=cpu).
 TWO_NODES = ["trainer=ddp_cpu", "trainer.num_nodes=2", "trainer.devices=1"]
 NUMBERS = ["status", "best_val_loss", "best_epoch", "test_loss", "test_acc", "test_acc_per_class", "seed"]
 
@@ -40,6 +40,8 @@ class Node:
                 cwd=self.cwd,
                 stdout=out,
                 stderr=err,
+                # logger=wandb offline (no network here), with W&B settings of its own, not the machine's
+                env={**os.environ, "WANDB_MODE": "offline", "WANDB_CONFIG_DIR": str(root / "wandb")},
                 start_new_session=True,
             )
 
@@ -93,7 +95,7 @@ def alive(pid: int) -> bool:
 
 def start_two_nodes(root: Path, script: str, *args: str) -> list[Node]:
     port, rendezvous = free_port(), f"mnistlab-{root.name}"
-    return [Node(root, f"node{n}", port, rendezvous, script, *TWO_NODES, *args) for n in (0, 1)]
+    return [Node(root, f"node{n}", port, rendezvous, script, *args, *TWO_NODES) for n in (0, 1)]
 
 
 def run_two_nodes(root: Path, script: str, *args: str) -> list[Node]:
@@ -124,9 +126,13 @@ def data(tmp_path_factory) -> Path:
 def two_node_run(tmp_path_factory, data) -> tuple[Path, list[Node]]:
     """A run of two nodes, its run dir left to the nodes to agree on: (the shared log dir, its nodes)."""
     root = tmp_path_factory.mktemp("two_nodes")
-    nodes = run_two_nodes(
-        root, "train.py", *TRAINING, f"paths.data_dir={data}", f"paths.log_dir={root / 'logs'}"
-    )
+    args = [
+        *TRAINING,
+        "logger=[tensorboard,wandb]",
+        f"paths.data_dir={data}",
+        f"paths.log_dir={root / 'logs'}",
+    ]
+    nodes = run_two_nodes(root, "train.py", *args)
     return root / "logs", nodes
 
 
@@ -141,6 +147,8 @@ def test_two_nodes_make_one_run_dir_written_once(two_node_run):
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     events = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert events and len({path.name.split(".")[-2] for path in events}) == 1  # one writing process
+    [wandb_run] = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")  # one W&B run, rank zero's
+    assert wandb_run.stem == f"run-{metrics_of(run_dir)['wandb_run_id']}"
     printed = "".join(node.stdout.read_text() for node in nodes)
     assert printed.count("Test results (best checkpoint)") == 1
     for node in nodes:
