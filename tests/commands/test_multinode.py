@@ -272,3 +272,22 @@ def test_two_nodes_killed_after_an_epoch_resume_to_the_uninterrupted_numbers(two
     ]
     for name, tensor in weights[1].items():
         assert torch.equal(weights[0][name], tensor), name
+
+
+def test_a_trainer_that_does_not_count_the_launched_processes_is_one_line(data, tmp_path):
+    """torchrun started one process on each of two nodes; the trainer counts on two on one node."""
+    args = [*TRAINING, "logger=none", f"paths.data_dir={data}", f"paths.log_dir={tmp_path / 'logs'}"]
+    port, wrong = free_port(), ["trainer=ddp_cpu", "trainer.num_nodes=1", "trainer.devices=2"]
+    nodes = [Node(tmp_path, f"node{n}", port, "mismatch", "train.py", *args, *wrong) for n in (0, 1)]
+    try:
+        codes = [node.wait(timeout=120) for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert any(codes)
+    lines = [line for node in nodes for line in node.error_lines()]
+    assert lines == [
+        "error: torchrun started 2 processes, 1 on each of 2 nodes, but trainer.devices=2 "
+        "trainer.num_nodes=1 count on 2 on each of 1: set trainer.devices=1 trainer.num_nodes=2"
+    ]
+    assert not list((tmp_path / "logs").rglob("*.ckpt"))

@@ -7,7 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from mnistlab.core.ranks import is_rank_zero
+import pytest
+
+from mnistlab.core.errors import MnistlabError
+from mnistlab.core.ranks import check_launched_processes, is_rank_zero
 
 
 def test_rank_zero_is_known_from_each_launchers_variables(monkeypatch):
@@ -53,3 +56,49 @@ def test_a_torchrun_worker_dies_with_its_agent(tmp_path):
 def alive(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "zombie" not in status.read_text()
+
+
+LAUNCH_VARIABLES = ("TORCHELASTIC_RUN_ID", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
+                    "SLURM_STEP_NUM_NODES", "SLURM_JOB_NAME")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("launch", "message"),
+    [
+        (
+            {"TORCHELASTIC_RUN_ID": "x", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "1"},
+            "torchrun started 2 processes",
+        ),
+        (
+            {"SLURM_STEP_NUM_TASKS": "4", "SLURM_STEP_NUM_NODES": "2", "SLURM_JOB_NAME": "train"},
+            "srun started 4",
+        ),
+    ],
+    ids=["torchrun", "srun"],
+)
+def test_processes_a_launcher_started_must_be_the_trainers(monkeypatch, launch, message):
+    for name in LAUNCH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    check_launched_processes(2, 1)  # no launcher: Lightning starts the processes itself
+    for name, value in launch.items():
+        monkeypatch.setenv(name, value)
+    per_node = int(launch.get("LOCAL_WORLD_SIZE", 2))
+    check_launched_processes(per_node, 2)  # as launched
+    check_launched_processes(-1, 2)  # every visible GPU: Lightning counts
+    with pytest.raises(MnistlabError) as error:
+        check_launched_processes(2 * per_node, 1)
+    assert message in str(error.value) and f"set trainer.devices={per_node} trainer.num_nodes=2" in str(
+        error.value
+    )
+
+
+def test_a_shell_on_a_slurm_allocation_is_no_launch(monkeypatch):
+    for name in LAUNCH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "SLURM_STEP_NUM_TASKS": "1",
+        "SLURM_STEP_NUM_NODES": "1",
+        "SLURM_JOB_NAME": "bash",
+    }.items():
+        monkeypatch.setenv(name, value)
+    check_launched_processes(2, 1)  # `srun --pty bash`, then train.py: Lightning starts its own processes

@@ -1,4 +1,4 @@
-"""hydra/launcher=slurm on a real one-node SLURM cluster (.ci/slurm/start.sh; the `slurm` marker), and
+"""hydra/launcher=slurm on a real two-node SLURM cluster (.ci/slurm/start.sh; the `slurm` marker), and
 hydra/launcher=submitit_local, which needs none. A missing cluster is one line before any job."""
 
 import csv

@@ -5,6 +5,9 @@ import os
 import signal
 import sys
 from datetime import datetime, timedelta
+from typing import Any
+
+from mnistlab.core.errors import MnistlabError
 
 # What the launchers set in each process they start, before any of our code runs: torchrun (RANK), SLURM's
 # tasks (SLURM_PROCID), Lightning's own DDP children (LOCAL_RANK and NODE_RANK).
@@ -64,3 +67,31 @@ def end_with_the_torchrun_agent() -> None:
         return
     # Asked of the kernel, for this process: it fails only where prctl is not allowed (then nothing changes).
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def launched_processes() -> tuple[str, int, int] | None:
+    """(launcher, processes per node, nodes) of the torchrun or srun launch this process is one of; None when
+    no launcher started it (Lightning starts its own processes then), as Lightning's environments tell."""
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        world, per_node = int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_WORLD_SIZE"])
+        return "torchrun", per_node, world // per_node
+    interactive = os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive")  # a shell on an allocation
+    if "SLURM_STEP_NUM_TASKS" in os.environ and not interactive:
+        tasks, nodes = int(os.environ["SLURM_STEP_NUM_TASKS"]), int(os.environ["SLURM_STEP_NUM_NODES"])
+        return "srun", tasks // nodes, nodes
+    return None
+
+
+def check_launched_processes(devices: Any, num_nodes: Any) -> None:
+    """The processes a launcher started are those the trainer counts on: otherwise Lightning fails deep in its
+    set-up (an IndexError under torchrun), on every process."""
+    launched = launched_processes()
+    if launched is None or not isinstance(devices, int) or devices < 1 or not isinstance(num_nodes, int):
+        return  # devices=-1 or auto: Lightning counts the devices itself
+    launcher, per_node, nodes = launched
+    if (devices, num_nodes) != (per_node, nodes):
+        raise MnistlabError(
+            f"{launcher} started {per_node * nodes} processes, {per_node} on each of {nodes} nodes, but "
+            f"trainer.devices={devices} trainer.num_nodes={num_nodes} count on {devices} on each of "
+            f"{num_nodes}: set trainer.devices={per_node} trainer.num_nodes={nodes}"
+        )
