@@ -16,7 +16,6 @@ from mnistlab.commands import train as train_command
 from mnistlab.commands.train import train
 from mnistlab.core.errors import MnistlabError
 from mnistlab.core.results import RunResult
-from mnistlab.dashboards.weights_and_biases import finish_wandb_run
 from mnistlab.data.mnist import DATASETS
 from mnistlab.run.best import best_checkpoint_callback
 from mnistlab.run.build import build_datamodule, build_model
@@ -154,8 +153,6 @@ COMPANIONS = {
     # (tests/run/test_ddp.py runs DDP of two processes as train.py).
     ("trainer", "ddp"): ["trainer.devices=1"],
     ("trainer", "ddp_cpu"): ["trainer.devices=1"],
-    # Never online from a test: with no API key here it would log offline anyway, after a warning.
-    ("logger", "wandb"): ["logger.wandb.offline=true"],
 }
 
 
@@ -167,10 +164,9 @@ def test_every_group_option_runs_a_whole_training_run(compose_cfg, mnist_dir, mo
     try:
         tiny_run(cfg, mnist_dir, monkeypatch)
         assert_the_run_built_what_the_option_names(cfg, group)
-    finally:  # a DDP trainer's process group and its launcher's variables outlive the Trainer, as W&B's run
+    finally:  # a DDP trainer's process group and its launcher's variables outlive the Trainer
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-        finish_wandb_run(failed=False)
         for name in LAUNCH_VARIABLES:
             os.environ.pop(name, None)
 
