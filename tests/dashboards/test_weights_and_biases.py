@@ -274,6 +274,22 @@ def test_a_wandb_that_cannot_start_online_is_one_warning_and_the_run_logs_offlin
     assert run.id == metrics["wandb_run_id"] and run.summary["test/acc"] == pytest.approx(metrics["test_acc"])
 
 
+@pytest.mark.slow  # a whole run
+def test_a_wandb_that_cannot_start_offline_either_is_one_warning_and_the_run_goes_on_without_it(
+    mnist_dir, tmp_path
+):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "wandb").write_text("")  # a file where W&B's folder would go
+    args = ["logger=[csv,wandb]", *QUICK, f"paths.data_dir={mnist_dir}", f"hydra.run.dir={run_dir}"]
+    result = train(tmp_path, *args)
+    [line] = warnings_in(result.stderr)
+    assert "W&B did not start (NotADirectoryError" in line and "this run goes on without W&B" in line
+    metrics = metrics_of(run_dir)
+    assert metrics["status"] == "finished" and metrics["wandb_run_id"] is None
+    assert csv_columns(run_dir)["test/acc"] == [pytest.approx(metrics["test_acc"])]  # the other loggers log
+
+
 def test_logger_wandb_without_the_package_is_one_line_naming_the_install(mnist_dir, tmp_path):
     """As without wandb installed: its import fails (``sys.modules["wandb"] = None``)."""
     argv = [
