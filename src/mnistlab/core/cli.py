@@ -14,7 +14,7 @@ from typing import Any
 from hydra.errors import HydraException, MissingConfigException
 
 from mnistlab.core.errors import ProcessDied, RunInterrupted, user_error
-from mnistlab.core.ranks import end_with_the_torchrun_agent, is_rank_zero
+from mnistlab.core.ranks import end_with_the_torchrun_agent, is_rank_zero, started_by_torchrun
 
 # Errors that mean "this folder cannot take our files", as opposed to a bug.
 CANNOT_WRITE = {
@@ -39,7 +39,10 @@ def run(main: Callable[[], Any]) -> None:
     Under DDP every process meets the same error (a bad config, divergence, Ctrl-C): rank zero prints the line
     and carries the run's exit status; the others end quietly, with status 0, because Lightning's launcher
     SIGKILLs its main process (rank zero) within seconds of a child that exits non-zero, before rank zero has
-    written its results. A process that died is reported by every survivor, rank zero possibly among the dead.
+    written its results. Under torchrun they end quietly with status 1: an agent whose workers all exit 0
+    waits at torchrun's exit barrier for the other nodes' agents, which a failed node's never reaches (one
+    was seen still waiting after 120 s). A process that died is reported by every survivor, rank zero
+    possibly among the dead.
     """
     end_with_the_torchrun_agent()
     try:
@@ -51,7 +54,7 @@ def run(main: Callable[[], Any]) -> None:
             or isinstance(user_error(stop.__context__), ProcessDied)
         ):
             raise
-        sys.exit(0)
+        sys.exit(1 if started_by_torchrun() else 0)
 
 
 def run_one_process(main: Callable[[], Any]) -> None:

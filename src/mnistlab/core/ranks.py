@@ -55,6 +55,11 @@ def torchrun_rank_zero_time(pattern: str) -> str:
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
+def started_by_torchrun() -> bool:
+    """Whether torchrun's agent started this process (it names the run of its workers)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
 def end_with_the_torchrun_agent() -> None:
     """A worker that torchrun's agent started dies with its agent (Linux).
 
@@ -63,7 +68,7 @@ def end_with_the_torchrun_agent() -> None:
     its end. Dying with the agent makes a lost agent a lost node: the other nodes' next collective fails, and
     they end with one line and ``status: failed`` (callbacks/dead_process.py).
     """
-    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+    if not started_by_torchrun() or not sys.platform.startswith("linux"):
         return
     # Asked of the kernel, for this process: it fails only where prctl is not allowed (then nothing changes).
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -72,7 +77,7 @@ def end_with_the_torchrun_agent() -> None:
 def launched_processes() -> tuple[str, int, int] | None:
     """(launcher, processes per node, nodes) of the torchrun or srun launch this process is one of; None when
     no launcher started it (Lightning starts its own processes then), as Lightning's environments tell."""
-    if "TORCHELASTIC_RUN_ID" in os.environ:
+    if started_by_torchrun():
         world, per_node = int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_WORLD_SIZE"])
         return "torchrun", per_node, world // per_node
     interactive = os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive")  # a shell on an allocation
