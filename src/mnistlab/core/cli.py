@@ -39,10 +39,11 @@ def run(main: Callable[[], Any]) -> None:
     Under DDP every process meets the same error (a bad config, divergence, Ctrl-C): rank zero prints the line
     and carries the run's exit status; the others end quietly, with status 0, because Lightning's launcher
     SIGKILLs its main process (rank zero) within seconds of a child that exits non-zero, before rank zero has
-    written its results. Under torchrun they end quietly with status 1: an agent whose workers all exit 0
-    waits at torchrun's exit barrier for the other nodes' agents, which a failed node's never reaches (one
-    was seen still waiting after 120 s). A process that died is reported by every survivor, rank zero
-    possibly among the dead.
+    written its results. Under torchrun, those on the other nodes than rank zero's end quietly with status 1:
+    an agent whose workers all exit 0 waits at torchrun's exit barrier for the other nodes' agents, which a
+    failed node's never reaches (one was seen still waiting after 120 s); rank zero's own agent waits for it
+    (an agent stops its other workers as soon as one fails). A process that died is reported by every
+    survivor, rank zero possibly among the dead.
     """
     end_with_the_torchrun_agent()
     try:
@@ -54,7 +55,7 @@ def run(main: Callable[[], Any]) -> None:
             or isinstance(user_error(stop.__context__), ProcessDied)
         ):
             raise
-        sys.exit(1 if started_by_torchrun() else 0)
+        sys.exit(1 if started_by_torchrun() and int(os.environ.get("GROUP_RANK") or 0) != 0 else 0)
 
 
 def run_one_process(main: Callable[[], Any]) -> None:
