@@ -33,7 +33,8 @@ node_lines="$(for i in "${!nodes[@]}"; do
 done)"
 
 nodes_up() { [ "$(sinfo -h -N -o '%T' 2>/dev/null | grep -cx 'idle\|mixed\|allocated')" -eq "${#nodes[@]}" ]; }
-pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid file's daemon is alive: its pid runs a SLURM daemon (not another process that got the pid since).
+pid_alive() { [ -s "$1" ] && grep -qx 'slurmctld\|slurmd' "/proc/$(cat "$1")/comm" 2>/dev/null; }
 
 mkdir -p /var/spool/slurmctld /var/log/slurm /run/munge /etc/slurm
 for node in "${nodes[@]}"; do mkdir -p "/var/spool/slurmd/$node"; done
