@@ -10,7 +10,7 @@ ARGS ?=
 $(VENV)/installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -e '.[dev,wandb]'
 	touch $@
 
 train: $(VENV)/installed

@@ -9,6 +9,8 @@ import shutil
 # Tests start several train.py processes at once on a 2-core machine: one thread each beats oversubscription.
 # Set before torch is imported, so this process and every subprocess inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# No test reaches W&B's server (conf/'s and the README's logger=wandb runs): offline, unless a test says so.
+os.environ["WANDB_MODE"] = "offline"
 import json
 import signal
 import socket
@@ -344,6 +346,17 @@ def fill_disk(folder: Path, leave: int = 0) -> None:
             return
         filler = folder / f"filler{number}"
         subprocess.run(["fallocate", "-l", str(free), str(filler)], capture_output=True)
+
+
+@pytest.fixture(autouse=True)
+def no_open_wandb_run():
+    """A run in this process with logger=wandb leaves its W&B run open (a process's ends with it); the next
+    test's logger would log into it."""
+    yield
+    if "wandb" in sys.modules:
+        from mnistlab.dashboards.weights_and_biases import finish_wandb_run
+
+        finish_wandb_run(failed=False)
 
 
 def free_port() -> int:

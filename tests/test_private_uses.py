@@ -73,3 +73,13 @@ def test_hydras_optuna_sweeper_builds_a_trials_overrides_and_keeps_the_fixed_one
     assert overrides == (f"x={trial.params['x']}", "model=mlp")
     assert trial.study.trials[0].user_attrs == {"model": "mlp"}
     assert callable(impl._to_grid_sampler_choices) and callable(impl.setup)
+
+
+def test_lightnings_wandb_logger_keeps_wandb_inits_arguments_in_one_dict(tmp_path):
+    """dashboards/weights_and_biases.py sets the mode of a second wandb.init there when the first failed,
+    and drops Lightning's anonymous=None, which W&B warns about."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(project="p", save_dir=str(tmp_path), id="abcd1234")
+    assert logger._wandb_init["project"] == "p" and logger._wandb_init["id"] == "abcd1234"
+    assert "anonymous" in logger._wandb_init and logger._experiment is None

@@ -209,11 +209,11 @@ def test_a_sweep_of_ddp_jobs_is_one_dir_and_one_row_per_job(mnist_dir, tmp_path)
         assert metrics_of(sweep_dir / job)["status"] == "finished"
 
 
-def launched_run(launcher: list[str], mnist_dir: Path, tmp_path: Path) -> Path:
+def launched_run(launcher: list[str], mnist_dir: Path, tmp_path: Path, *args: str) -> Path:
     """train.py started by an outside launcher (the command before the script), each process composing its
     own config: one run dir still."""
     logs = tmp_path / "logs"
-    command = [*launcher, str(ROOT / "train.py"), *DDP, "logger=none", "trainer.max_epochs=1"]
+    command = [*launcher, str(ROOT / "train.py"), *DDP, "logger=none", "trainer.max_epochs=1", *args]
     result = subprocess.run(
         [*command, f"paths.data_dir={mnist_dir}", f"paths.log_dir={logs}"],
         cwd=tmp_path,
@@ -239,6 +239,14 @@ def test_torchrun_starts_one_run(mnist_dir, tmp_path):
 @pytest.mark.skipif(shutil.which("srun") is None, reason="no SLURM here: bash .ci/slurm/start.sh")
 def test_srun_tasks_start_one_run_named_after_the_job(mnist_dir, tmp_path):
     run_dir = launched_run(["srun", "--ntasks-per-node=2", sys.executable], mnist_dir, tmp_path)
+    assert run_dir.name.startswith("slurm_")
+
+
+@pytest.mark.slurm
+@pytest.mark.skipif(shutil.which("srun") is None, reason="no SLURM here: bash .ci/slurm/start.sh")
+def test_srun_tasks_on_two_nodes_start_one_run(mnist_dir, tmp_path):
+    srun = ["srun", "--nodes=2", "--ntasks-per-node=1", sys.executable]
+    run_dir = launched_run(srun, mnist_dir, tmp_path, "trainer.num_nodes=2", "trainer.devices=1")
     assert run_dir.name.startswith("slurm_")
 
 

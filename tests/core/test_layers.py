@@ -21,7 +21,7 @@ LAYERS = [
     {"commands"},
 ]
 LAYER = {package: level for level, packages in enumerate(LAYERS) for package in packages}
-HEAVY = ("torch", "lightning", "torchmetrics", "torchvision", "optuna", "mlflow")
+HEAVY = ("torch", "lightning", "torchmetrics", "torchvision", "optuna", "mlflow", "wandb")
 ENTRY_POINTS = sorted(path.name for path in ROOT.glob("*.py"))
 
 

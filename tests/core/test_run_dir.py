@@ -1,8 +1,9 @@
 """Run dirs: never reused by a new run, written by one process at a time; a resume goes to its checkpoint's
-run dir, and its config beside the run's."""
+run dir, and its config beside the run's; a run dir keeps its W&B run."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,13 +17,17 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
 from mnistlab.core.errors import MnistlabError
+from mnistlab.core.results import RunResult, Status
 from mnistlab.core.run_dir import (
+    JOB_TYPE_LENGTH,
     check_run_dir_is_new,
     claim,
     claim_or_refuse,
     config_subdir_for,
     release,
     run_dir_of,
+    wandb_run_of,
+    within,
 )
 from mnistlab.core.run_dir import holder as holder_of
 
@@ -161,3 +166,34 @@ def test_two_evaluations_or_sweeps_started_together_in_one_dir_are_refused_but_o
         refused = next(result for result in results if result.returncode)
         assert_one_line_error(refused, "is in use by another run (process", f"choose another {key}")
     assert sorted(path.name for path in (tmp_path / "sw").glob("*/metrics.json")) == ["metrics.json"] * 2
+
+
+def write_offline_wandb_run(run_dir, run_id: str) -> None:
+    """A real (offline) W&B run's files in run_dir/wandb, as logger=wandb leaves them."""
+    start = f"import wandb; wandb.init(mode='offline', dir={str(run_dir)!r}, id={run_id!r}).finish()"
+    environment = {**os.environ, "WANDB_CONFIG_DIR": str(run_dir / "wandb_config"), "WANDB_SILENT": "true"}
+    subprocess.run([sys.executable, "-c", start], check=True, env=environment, timeout=120)
+
+
+def test_a_run_dir_keeps_its_wandb_run_and_a_new_one_gets_a_new_id(tmp_path):
+    new = wandb_run_of(str(tmp_path / "new"))
+    assert re.fullmatch("[a-z0-9]{8}", new) and wandb_run_of(str(tmp_path / "new")) != new
+    killed = tmp_path / "killed"  # killed before it wrote metrics.json: its W&B files say which run it was
+    write_offline_wandb_run(killed, "first001")
+    assert wandb_run_of(str(killed)) == "first001"
+    write_offline_wandb_run(killed, "second01")  # the newest of its W&B runs
+    assert wandb_run_of(str(killed)) == "second01"
+    RunResult(status=Status.INTERRUPTED, wandb_run_id="fromjson").write(killed)  # metrics.json says it
+    assert wandb_run_of(str(killed)) == "fromjson"
+    RunResult(status=Status.FINISHED).write(tmp_path / "written")
+    assert RunResult.read(tmp_path / "written").wandb_run_id is None  # no W&B there
+    RunResult(status=Status.FINISHED).write(killed)  # metrics.json names the W&B run of its run dir
+    assert RunResult.read(killed).wandb_run_id == "second01"
+
+
+def test_a_long_job_type_is_cut_to_what_wandb_takes_and_stays_apart_from_others():
+    assert within("model=mlp", JOB_TYPE_LENGTH) == "model=mlp"
+    long = "data.data_dir=/a/long/path/" + "x" * 80
+    cut = [within(long + end, JOB_TYPE_LENGTH) for end in ("a", "b")]
+    assert [len(text) for text in cut] == [JOB_TYPE_LENGTH] * 2 and cut[0] != cut[1]
+    assert within(long + "a", JOB_TYPE_LENGTH) == cut[0]  # the same setting, the same job type

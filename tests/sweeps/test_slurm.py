@@ -1,4 +1,4 @@
-"""hydra/launcher=slurm on a real one-node SLURM cluster (.ci/slurm/start.sh; the `slurm` marker), and
+"""hydra/launcher=slurm on a real two-node SLURM cluster (.ci/slurm/start.sh; the `slurm` marker), and
 hydra/launcher=submitit_local, which needs none. A missing cluster is one line before any job."""
 
 import csv
@@ -156,3 +156,28 @@ def test_a_requeued_slurm_job_resumes_its_run_to_the_uninterrupted_numbers(mnist
     assert list(job_dir.glob(".hydra/requeued_*")), "the requeued job did not run in the same dir"
     resumed, full = metrics_of(job_dir), metrics_of(tmp_path / "uninterrupted")
     assert {k: resumed[k] for k in NUMBERS} == {k: full[k] for k in NUMBERS}
+
+
+@pytest.mark.slurm
+@slurm
+def test_a_two_node_slurm_job_is_one_run_with_the_numbers_of_one_node(mnist_dir, tmp_path):
+    args = [*TINY, "trainer.max_epochs=2", "model.dropout=0.2", "seed=3", f"paths.data_dir={mnist_dir}"]
+    sweep_dir = tmp_path / "sweep"
+    run_script("train.py", "-m", *SLURM, *args, "trainer=ddp_cpu", "trainer.num_nodes=2", "trainer.devices=1",
+               f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
+    [row] = read_summary(sweep_dir)
+    assert row["status"] == "finished"
+    job_dir = sweep_dir / "0"
+    assert [p.name for p in job_dir.rglob(".hydra")] == [".hydra"]
+    assert sorted(p.name for p in (job_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    # One task on each node (submitit's log of each task names its node), joined in one process group.
+    [submitted] = (sweep_dir / ".submitit").glob("*/*_submitted.pkl")
+    job = submitted.name.split("_")[0]
+    logs = {task: (submitted.parent / f"{job}_{task}_log.out").read_text() for task in (0, 1)}
+    assert "node=0(2)" in logs[0] and "node=1(2)" in logs[1]
+    nodes = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True).stdout
+    assert "NumNodes=2 " in nodes
+    run_script("train.py", *args, "trainer=ddp_cpu", f"hydra.run.dir={tmp_path / 'one_node'}")
+    two, one = metrics_of(job_dir), metrics_of(tmp_path / "one_node")
+    for key in ("best_val_loss", "test_loss", "test_acc", "test_acc_per_class"):
+        assert two[key] == pytest.approx(one[key], abs=1e-6), key

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mnistlab.core.ranks import check_launched_processes
 from mnistlab.core.results import RunResult, Status, print_test_results
 from mnistlab.core.run_dir import check_run_dir_is_new, holding
 from mnistlab.run.build import build_callbacks, build_trainer
@@ -20,6 +21,7 @@ def evaluate(cfg: DictConfig) -> RunResult:
 
 def evaluate_in(output_dir: Path, cfg: DictConfig) -> RunResult:
     started = time.perf_counter()
+    check_launched_processes(cfg.trainer.get("devices"), cfg.trainer.get("num_nodes", 1))
     ckpt_path = Path(cfg.ckpt_path)
     trained = load_trained(ckpt_path, data=cfg.data)
     datamodule, model = trained.datamodule, trained.model

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import ConfigDict, Field, ValidationError, validate_call
 
 from mnistlab.core.errors import MnistlabError
+from mnistlab.core.ranks import check_launched_processes
 
 # Strict: a string is no number and true is no 1. Arbitrary types: a net or a tensor may be an argument too.
 checked = validate_call(config=ConfigDict(strict=True, arbitrary_types_allowed=True))
@@ -71,7 +72,8 @@ def check_config(cfg: DictConfig) -> None:
     """Raise MnistlabError naming the key, its value and what is allowed, for the first value that is bad.
 
     A rule whose key the config lacks is skipped (``optimizer.momentum`` for ``optimizer=adam``);
-    tests/core/test_checks.py fails for a rule whose key no config has.
+    tests/core/test_checks.py fails for a rule whose key no config has. Then the processes a launcher
+    started must be the trainer's.
     """
     for rule in RULES:
         value = OmegaConf.select(cfg, rule.key, default=ABSENT)
@@ -81,6 +83,8 @@ def check_config(cfg: DictConfig) -> None:
             value = OmegaConf.to_container(value, resolve=True)
         if not rule.accepts(value):
             raise MnistlabError(f"{rule.key}={shown(value)} is not allowed: it must be {rule.allowed}")
+    trainer = cfg.get("trainer") or {}
+    check_launched_processes(trainer.get("devices"), trainer.get("num_nodes", 1))
 
 
 # pydantic's words for a wrong type, in a config's words.

@@ -18,7 +18,7 @@ from hydra.errors import HydraException, MissingConfigException
 
 from mnistlab.core.errors import ProcessDied, RunInterrupted, chain, user_error
 from mnistlab.core.files import disk_full, is_disk_full
-from mnistlab.core.ranks import is_rank_zero
+from mnistlab.core.ranks import end_with_the_torchrun_agent, is_rank_zero, started_by_torchrun
 
 # Errors that mean "this folder cannot take our files", as opposed to a bug.
 CANNOT_WRITE = {
@@ -43,10 +43,15 @@ def run(main: Callable[[], Any]) -> None:
     Under DDP every process meets the same error (a bad config, divergence, Ctrl-C): rank zero prints the line
     and carries the run's exit status; the others end quietly, with status 0, because Lightning's launcher
     SIGKILLs its main process (rank zero) within seconds of a child that exits non-zero, before rank zero has
-    written its results. A process that died is reported by every survivor, rank zero possibly among the dead.
+    written its results. Under torchrun, those on the other nodes than rank zero's end quietly with status 1:
+    an agent whose workers all exit 0 waits at torchrun's exit barrier for the other nodes' agents, which a
+    failed node's never reaches (one was seen still waiting after 120 s); rank zero's own agent waits for it
+    (an agent stops its other workers as soon as one fails). A process that died is reported by every
+    survivor, rank zero possibly among the dead.
     """
     threading.excepthook = quiet_about_full_disks
     logging.Handler.handleError = handle_log_error
+    end_with_the_torchrun_agent()
     try:
         run_one_process(main)
     except SystemExit as stop:
@@ -55,7 +60,7 @@ def run(main: Callable[[], Any]) -> None:
         if is_rank_zero() or isinstance(user_error(stop.__context__), ProcessDied):
             say(stop.code)
             sys.exit(1)
-        sys.exit(0)
+        sys.exit(1 if started_by_torchrun() and int(os.environ.get("GROUP_RANK") or 0) != 0 else 0)
 
 
 def say(line: str) -> None:

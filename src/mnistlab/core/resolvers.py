@@ -5,7 +5,15 @@ from omegaconf import OmegaConf
 
 from mnistlab.core.errors import MnistlabError
 from mnistlab.core.ranks import run_stamp
-from mnistlab.core.run_dir import config_subdir_for, run_dir_of, run_tags
+from mnistlab.core.run_dir import (
+    config_subdir_for,
+    run_dir_of,
+    run_name,
+    run_tags,
+    sweep_name,
+    sweep_setting,
+    wandb_run_of,
+)
 
 
 def slurm_tasks_per_node(devices: int | str) -> int:
@@ -30,3 +38,8 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("slurm_tasks_per_node", slurm_tasks_per_node, replace=True)
     OmegaConf.register_new_resolver("slurm_gpus_per_node", slurm_gpus_per_node, replace=True)
     OmegaConf.register_new_resolver("run_tags", run_tags, replace=True)
+    OmegaConf.register_new_resolver("run_name", run_name, replace=True)
+    OmegaConf.register_new_resolver("sweep_name", sweep_name, replace=True)
+    OmegaConf.register_new_resolver("sweep_setting", sweep_setting, replace=True)
+    # Cached: a new run's id is drawn once, however often the config is read.
+    OmegaConf.register_new_resolver("wandb_run_of", wandb_run_of, replace=True, use_cache=True)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mnistlab.core.files import write_json
+from mnistlab.core.trackers import wandb_run_in
 
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"  # predict.py's results
@@ -53,12 +54,15 @@ class RunResult:
     compile_seconds: float | None = None  # model.compile's compiling, before the fit (and apart from it)
     fit_seconds: float | None = None  # training and validation alone: what a speedrun is timed by
     seconds: float | None = None  # the whole run, data loading and the test included
+    wandb_run_id: str | None = None  # the run's W&B run (logger=wandb), which a resume continues
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
 
     def write(self, run_dir: Path) -> None:
-        """metrics.json, written whole or not at all: the one place it is written."""
+        """metrics.json, written whole or not at all: the one place it is written. It names the W&B run
+        whose files are in the run dir, whichever process and path of the run writes it."""
+        self.wandb_run_id = self.wandb_run_id or wandb_run_in(run_dir)
         write_json(run_dir / METRICS_FILE, dataclasses.asdict(self))
 
     @classmethod

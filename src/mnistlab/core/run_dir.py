@@ -2,6 +2,7 @@
 not already hold another run, and the lock that lets one process at a time write into it."""
 
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -16,7 +17,9 @@ from hydra.types import RunMode
 
 from mnistlab.core.errors import MnistlabError
 from mnistlab.core.ranks import is_rank_zero
-from mnistlab.core.results import METRICS_FILE, PREDICTIONS_FILE
+from mnistlab.core.repeats import setting_of
+from mnistlab.core.results import METRICS_FILE, PREDICTIONS_FILE, RunResult
+from mnistlab.core.trackers import new_wandb_run_id, wandb_run_in
 
 LOCK_FILE = ".mnistlab.lock"  # in the run dir: flock'd by the process that writes there, which it names
 REQUEUE_WAIT_S = 120  # how long a requeued SLURM job waits for its earlier self to let go of the dir
@@ -148,9 +151,53 @@ def run_tags(task_name: str, output_dir: str) -> dict[str, str]:
     hydra = HydraConfig.get()
     run_dir = Path(output_dir)
     tags = {"task": task_name, "experiment": str(hydra.runtime.choices.get("experiment") or "none")}
-    if hydra.mode == RunMode.MULTIRUN:  # each job's run dir is <sweep dir>/<job number> (conf/hydra)
+    if in_a_sweep():
         tags |= {"sweep_dir": str(run_dir.parent), "job": str(hydra.job.num)}
-        tags["mlflow.runName"] = f"{run_dir.parent.name}/{run_dir.name}"
-    else:
-        tags["mlflow.runName"] = run_dir.name
+    tags["mlflow.runName"] = run_name(output_dir)
     return tags
+
+
+def in_a_sweep() -> bool:
+    """Whether this run is a job of a sweep: its run dir is then <sweep dir>/<job number> (conf/hydra)."""
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_name(output_dir: str) -> str:
+    """A run's name in a tracker: its run dir's, ``<sweep dir name>/<job number>`` in a sweep."""
+    run_dir = Path(output_dir)
+    return f"{run_dir.parent.name}/{run_dir.name}" if in_a_sweep() else run_dir.name
+
+
+def sweep_name(output_dir: str) -> str | None:
+    """What a tracker groups a sweep's jobs under (W&B's group): the sweep dir's name; None for a run."""
+    return within(Path(output_dir).parent.name, GROUP_LENGTH) if in_a_sweep() else None
+
+
+def sweep_setting() -> str | None:
+    """The setting a sweep's job repeats (W&B's job_type): its overrides without seed and data.fold, the
+    same for every job of its group of seeds and folds (sweeps/groups.py); None for a run."""
+    if not in_a_sweep():
+        return None
+    setting = " ".join(setting_of(list(HydraConfig.get().overrides.task)))
+    return within(setting or "all jobs", JOB_TYPE_LENGTH)
+
+
+# W&B's server refuses a job type over 64 characters, and an offline run with one does not sync
+# (wandb/wandb#6402); a group is kept to 128, as W&B keeps a project's name.
+JOB_TYPE_LENGTH, GROUP_LENGTH = 64, 128
+
+
+def within(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in a hash of the whole: no two texts become one."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 10]}..{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def wandb_run_of(output_dir: str) -> str:
+    """The W&B run a run logs to: the one its run dir already holds (metrics.json's ``wandb_run_id``, or, for
+    a run killed before it wrote metrics.json, the id of its W&B files), so that a resume continues it; a new
+    id for a new run dir."""
+    run_dir = Path(output_dir)
+    result = RunResult.read(run_dir)
+    return (result and result.wandb_run_id) or wandb_run_in(run_dir) or new_wandb_run_id()

@@ -1,10 +1,10 @@
-"""How the figure callbacks reach the loggers (TensorBoard, MLflow), and how they draw the data set's images
-and class names."""
+"""How the figure callbacks reach the loggers (TensorBoard, MLflow, W&B), and how they draw the data set's
+images and class names."""
 
 from collections.abc import Sequence
 
 from lightning import Trainer
-from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger  # neither imports mlflow itself
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger  # no mlflow, no wandb
 from lightning.pytorch.trainer.states import TrainerFn
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -29,13 +29,14 @@ def tensorboard_writer(trainer: Trainer) -> SummaryWriter | None:
 def takes_figures(trainer: Trainer) -> bool:
     """Whether any of the run's loggers shows figures: without one, the callbacks skip the work of drawing.
     The same answer on every DDP process, so that all of them take part in a figure's collectives."""
-    return any(isinstance(logger, TensorBoardLogger | MLFlowLogger) for logger in trainer.loggers)
+    shows = TensorBoardLogger | MLFlowLogger | WandbLogger
+    return any(isinstance(logger, shows) for logger in trainer.loggers)
 
 
 def log_figure(trainer: Trainer, tag: str, figure: Figure) -> None:
     """A figure to every logger that takes one: TensorBoard's IMAGES tab (a test figure under ``~test/``, as
-    the test scalars), MLflow's artifacts (``figures/<tag>_step<global step>.png``); a CSV logger has no place
-    for it. Rank zero alone writes."""
+    the test scalars), MLflow's artifacts (``figures/<tag>_step<global step>.png``), W&B's media (an image
+    under ``tag``, at the global step); a CSV logger has no place for it. Rank zero alone writes."""
     if not trainer.is_global_zero:
         return
     step = trainer.global_step
@@ -44,6 +45,8 @@ def log_figure(trainer: Trainer, tag: str, figure: Figure) -> None:
             logger.experiment.add_figure(tensorboard_tag(tag), figure, global_step=step, close=False)
         elif isinstance(logger, MLFlowLogger):
             logger.experiment.log_figure(logger.run_id, figure, f"figures/{tag}_step{step}.png")
+        elif isinstance(logger, WandbLogger):
+            logger.log_image(tag, [figure], step=step)
 
 
 def draws_this_validation(trainer: Trainer, every_n_epochs: int) -> bool:

@@ -11,10 +11,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from mnistlab.core.repeats import REPEAT_KEYS, setting_of
 from mnistlab.core.results import Status
 
-# Repeats of one setting: a sweep over these keys asks how much a setting's result varies, not which wins.
-REPEAT_KEYS = ("seed", "data.fold")
 # The numbers a group is judged by: the summary row's key, and how the group table shows it.
 MEASURES = {
     "best_val_loss": "best val/loss",
@@ -74,16 +73,11 @@ class Group:
         return (loss.mean if loss else math.inf, " ".join(self.overrides))
 
 
-def override_key(override: str) -> str:
-    """``+seed=3`` and ``seed=3`` set the same key."""
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def group_jobs(rows: list[dict[str, Any]]) -> list[Group]:
     """One group per setting, best first; each job once, in its group in job order."""
     groups: dict[tuple[str, ...], Group] = {}
     for row in sorted(rows, key=lambda row: row["job"] if row["job"] is not None else -1):
-        shared = [o for o in row["overrides"].split() if override_key(o) not in REPEAT_KEYS]
+        shared = setting_of(row["overrides"].split())
         groups.setdefault(tuple(sorted(shared)), Group(shared)).jobs.append(row)
     return sorted(groups.values(), key=Group.order)
 

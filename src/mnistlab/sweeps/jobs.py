@@ -89,7 +89,8 @@ def one_job_of_a_sweep() -> Iterator[None]:
     The launcher re-runs ``sys.argv`` with ``hydra.run.dir=<HydraConfig run.dir>`` added: inside ``-m`` each
     child would run the whole sweep again, in the wrong dir (Hydra issue #2070, Lightning PR #18175). Here the
     children get this job's own overrides, without ``-m``, and this job's dir: each child runs this one job.
-    After the job, the process group and the launcher's variables go, so that the next job starts its own.
+    After the job, the process group, the launcher's variables and the W&B run go, so that the next job
+    starts its own.
     """
     hydra = HydraConfig.get()
     saved_argv, saved_run_dir = sys.argv, hydra.run.dir
@@ -97,9 +98,15 @@ def one_job_of_a_sweep() -> Iterator[None]:
     sys.argv = [sys.argv[0], *config_flags(sys.argv[1:]), *hydra.overrides.task]
     with read_write(hydra), open_dict(hydra):
         hydra.run.dir = hydra.runtime.output_dir
+    failed = True
     try:
         yield
+        failed = False
     finally:
+        if "wandb" in sys.modules:  # the next job of this process gets a W&B run of its own
+            from mnistlab.dashboards.weights_and_biases import finish_wandb_run  # torch-free until here
+
+            finish_wandb_run(failed)
         sys.argv = saved_argv
         with read_write(hydra), open_dict(hydra):
             hydra.run.dir = saved_run_dir

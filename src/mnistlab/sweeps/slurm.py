@@ -32,7 +32,7 @@ def check_cluster(partition: str | None) -> None:
     if shutil.which("sbatch") is None:
         raise MnistlabError(
             "hydra/launcher=slurm needs SLURM, and sbatch is not on this machine's PATH: run the sweep on a "
-            "cluster's login node, start a one-node test cluster with `bash .ci/slurm/start.sh`, or use "
+            "cluster's login node, start a test cluster with `bash .ci/slurm/start.sh`, or use "
             "hydra/launcher=submitit_local"
         )
     try:
