@@ -3,6 +3,7 @@ the best trial again, a history figure, trials in parallel on a real PostgreSQL 
 the `postgres` marker), killed workers and a killed sweeper, one-line errors for the database and pruner."""
 
 import csv
+import json
 import os
 import shlex
 import shutil
@@ -22,6 +23,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from hydra_plugins.mnistlab_optuna._study import DRAWN, INTERRUPTED, QUEUED
 from mnistlab.core.results import RunResult
 from mnistlab.core.trials import JOB_ATTR
 from mnistlab.sweeps.figure import best_so_far
@@ -145,6 +147,69 @@ def test_each_pruner_option_builds_its_optuna_pruner(option, pruner):
         cfg = compose("train", ["hparams_search=mnist_optuna", f"hydra/sweeper/pruner={option}"], True)
     GlobalHydra.instance().clear()
     assert type(instantiate(cfg.hydra.sweeper.pruner)) is pruner
+
+
+def stopped_while_drawing(data_dir: Path, sweep_dir: Path, stop_signal: str):
+    """A 3-trial search whose sweeper gets ``stop_signal`` while it draws trial 1's parameters (trial 0 has
+    completed), and the same search rerun (with its own sampler): each run, and the trials after each."""
+    storage = f"sqlite:///{sweep_dir}/optuna.db"
+    search = ["-m", "hparams_search=mnist_optuna", "hydra.sweeper.n_trials=3", f"paths.data_dir={data_dir}",
+              *QUICK, "trainer.max_epochs=1", f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    stopping = ["hydra.sweeper.sampler._target_=stop_while_drawing.StopWhileDrawing",
+                "+hydra.sweeper.sampler.stop_at_trial=1",
+                f"+hydra.sweeper.sampler.stop_signal={stop_signal}"]  # fmt: skip
+    here = str(Path(__file__).parent)  # stop_while_drawing.py, for the sweeper to import
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+    stopped = Run(sweep_dir.parent, "stopped", *search, *stopping, env=env).result()
+    left = trials_of(storage)
+    resumed = run_script("train.py", *search)
+    return stopped, left, resumed, trials_of(storage)
+
+
+def tried(trial: optuna.trial.FrozenTrial) -> str:
+    return json.dumps(trial.params, sort_keys=True)
+
+
+@pytest.mark.slow  # two runs of train.py: 20 s
+def test_ctrl_c_while_a_trial_is_drawn_stops_the_search_once_it_is_and_the_resumed_search_runs_it(
+    mnist_dir, tmp_path
+):
+    sweep_dir = tmp_path / "search"
+    stopped, left, resumed, trials = stopped_while_drawing(mnist_dir, sweep_dir, "SIGINT")
+    assert stopped.returncode == 1
+    assert stopped.stderr.strip().splitlines()[-1] == "error: interrupted by Ctrl-C"
+    assert [t.state for t in left] == [TrialState.COMPLETE, TrialState.RUNNING]
+    # Ctrl-C came after trial 1's first parameter: the search stopped once all were drawn, before its job.
+    assert sorted(left[1].params) == sorted(left[0].params) and left[1].system_attrs[DRAWN] is True
+    assert not (sweep_dir / "1").exists()
+
+    assert "Resuming study mnist_mlp: 1 trials finished, next is trial 2" in resumed.stdout
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, *[TrialState.COMPLETE] * 2]
+    assert trials[1].user_attrs[INTERRUPTED] is True
+    assert tried(trials[2]) == tried(left[1])  # run as it was drawn
+    # A resumed seeded sampler draws on: its seed's first draws again would be trial 0's parameters.
+    assert tried(trials[3]) != tried(trials[0])
+    assert sorted(read_summary(sweep_dir)) == ["0", "2", "3"]
+
+
+@pytest.mark.slow  # two runs of train.py: 20 s
+def test_a_sweeper_killed_while_it_draws_a_trial_leaves_it_to_be_drawn_afresh_not_half_drawn(
+    mnist_dir, tmp_path
+):
+    sweep_dir = tmp_path / "search"
+    stopped, left, resumed, trials = stopped_while_drawing(mnist_dir, sweep_dir, "SIGKILL")
+    assert stopped.returncode == -signal.SIGKILL
+    # What a crash there leaves: trial 1 running, one of its parameters drawn, no job.
+    assert [t.state for t in left] == [TrialState.COMPLETE, TrialState.RUNNING] and len(left[1].params) == 1
+    assert DRAWN not in left[1].system_attrs
+
+    assert "trial 1 was stopped while its parameters were drawn: drawn afresh" in resumed.stdout
+    assert "Resuming study mnist_mlp: 1 trials finished, next is trial 2" in resumed.stdout
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, *[TrialState.COMPLETE] * 2]
+    assert trials[1].user_attrs[INTERRUPTED] is True  # not counted: 3 trials completed
+    assert QUEUED not in trials[2].system_attrs  # the sampler's draw, not the half of one queued again
+    assert len({tried(t) for t in (trials[0], trials[2], trials[3])}) == 3  # no parameters tried twice
+    assert sorted(read_summary(sweep_dir)) == ["0", "2", "3"]
 
 
 @pytest.fixture(scope="module")
