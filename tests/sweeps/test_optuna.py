@@ -5,6 +5,7 @@ the `postgres` marker), killed workers and a killed sweeper, one-line errors for
 import csv
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -48,6 +49,9 @@ LONG += ["trainer.max_epochs=30", "data.batch_size=32"]
 HEARTBEAT = ["hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3"]
 PARALLEL = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2"]
 STUDY = "mnist_mlp"
+MEDIAN = ["hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=1"]
+SLURM = ["hydra/launcher=slurm", "hydra.launcher.timeout_min=5", "hydra.launcher.array_parallelism=2"]
+no_slurm = pytest.mark.skipif(shutil.which("sbatch") is None, reason="no SLURM here: bash .ci/slurm/start.sh")
 
 
 def read_summary(sweep_dir: Path) -> dict[str, dict[str, str]]:
@@ -55,10 +59,10 @@ def read_summary(sweep_dir: Path) -> dict[str, dict[str, str]]:
         return {row["job"]: row for row in csv.DictReader(file)}
 
 
-def trials_of(storage: str) -> list[optuna.trial.FrozenTrial]:
+def trials_of(storage: str, study: str = STUDY) -> list[optuna.trial.FrozenTrial]:
     store = optuna.storages.RDBStorage(storage)
     try:
-        return optuna.load_study(study_name=STUDY, storage=store).get_trials()
+        return optuna.load_study(study_name=study, storage=store).get_trials()
     finally:
         store.engine.dispose()  # no connection left open: the test's database is dropped after it
 
@@ -69,25 +73,28 @@ def tensorboard_image_steps(log_dir: Path) -> dict[str, list[int]]:
     return {tag: [image.step for image in accumulator.Images(tag)] for tag in accumulator.Tags()["images"]}
 
 
-def search_with_pruned_trials(data_dir: Path, sweep_dir: Path, n_trials: int, *overrides: str):
-    """A median-pruned search: trial 0 learns; then, resumed to ``n_trials``, trials whose learning rate
-    learns nothing, which fall behind trial 0 after their first epoch. Its resumed run, and its trials."""
-    search = ["-m", "hparams_search=mnist_optuna", "hydra/sweeper/pruner=median",
-              "hydra.sweeper.pruner.n_startup_trials=1", f"paths.data_dir={data_dir}", *QUICK, *overrides,
+def search_with_pruned_trials(
+    data_dir: Path, sweep_dir: Path, n_trials: int, *overrides: str, pruner=MEDIAN, storage=None, study=STUDY
+):
+    """A pruned search: trial 0 learns; then, resumed to ``n_trials``, trials whose learning rate learns
+    nothing, which fall behind trial 0 (the median pruner's: after their first epoch). Its resumed run, and
+    its trials."""
+    storage = storage or f"sqlite:///{sweep_dir}/optuna.db"
+    search = ["-m", "hparams_search=mnist_optuna", *pruner, f"hydra.sweeper.storage={storage}",
+              f"hydra.sweeper.study_name={study}", f"paths.data_dir={data_dir}", *QUICK, *overrides,
               f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
     run_script("train.py", *search, "hydra.sweeper.n_trials=1", "optimizer.lr=0.01")
     resumed = run_script("train.py", *search, f"hydra.sweeper.n_trials={n_trials}", "optimizer.lr=1e-7")
-    return resumed, trials_of(f"sqlite:///{sweep_dir}/optuna.db")
+    return resumed, trials_of(storage, study)
 
 
-@pytest.mark.slow  # three runs of train.py: 25 s
-def test_a_trial_that_falls_behind_is_pruned_and_the_answer_trains_the_best_trial_again(mnist_dir, tmp_path):
-    sweep_dir = tmp_path / "search"
-    resumed, trials = search_with_pruned_trials(mnist_dir, sweep_dir, 3)
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.PRUNED]
+def assert_pruned_after_their_first_epoch(sweep_dir: Path, resumed, trials) -> None:
+    """Trial 0 ran its 3 epochs; every other trial is PRUNED in the study and `pruned` in summary.csv and
+    summary.md, stopped after epoch 0 (1 epoch run) with that epoch's val/loss, and not tested."""
+    assert [t.state for t in trials] == [TrialState.COMPLETE] + [TrialState.PRUNED] * (len(trials) - 1)
     first = trials[0].intermediate_values  # val/loss after each epoch, reported by the job itself
     assert sorted(first) == [0, 1, 2] and trials[0].value == pytest.approx(min(first.values()))
-    rows = read_summary(sweep_dir)
+    rows, markdown = read_summary(sweep_dir), (sweep_dir / "summary.md").read_text()
     for trial in trials[1:]:
         assert list(trial.intermediate_values) == [0] and trial.intermediate_values[0] > first[0]
         row, metrics = rows[str(trial.number)], RunResult.read(sweep_dir / str(trial.number))
@@ -95,8 +102,17 @@ def test_a_trial_that_falls_behind_is_pruned_and_the_answer_trains_the_best_tria
         assert row["epochs_run"] == "1" and row["test_acc"] == ""  # stopped after epoch 0, not tested
         assert float(row["last_val_loss"]) == pytest.approx(trial.intermediate_values[0])
         assert f"+optuna.trial_number={trial.number}" in row["overrides"]  # each trial in its own dir
+        assert re.search(rf"^\| {trial.number} \| [^|]* \| pruned \| [^|]* \| [^|]* \| 1 \|", markdown, re.M)
     assert rows["0"]["status"] == "finished" and rows["0"]["epochs_run"] == "3"
-    assert "3 jobs: 2 pruned, 1 finished" in resumed.stdout
+    assert f"{len(trials)} jobs: {len(trials) - 1} pruned, 1 finished" in resumed.stdout
+
+
+@pytest.mark.slow  # three runs of train.py: 25 s
+def test_a_trial_that_falls_behind_is_pruned_and_the_answer_trains_the_best_trial_again(mnist_dir, tmp_path):
+    sweep_dir = tmp_path / "search"
+    resumed, trials = search_with_pruned_trials(mnist_dir, sweep_dir, 3)
+    assert_pruned_after_their_first_epoch(sweep_dir, resumed, trials)
+    rows = read_summary(sweep_dir)
 
     answer = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     assert answer.trials == {"complete": 1, "pruned": 2, "fail": 0}
@@ -353,13 +369,12 @@ def test_a_killed_search_resumes_its_postgresql_study_without_reusing_a_trial_nu
 
 
 @pytest.mark.slurm  # SLURM's group (.ci/run starts the cluster, and the PostgreSQL server before it)
-@pytest.mark.skipif(shutil.which("sbatch") is None, reason="no SLURM here: bash .ci/slurm/start.sh")
+@no_slurm
 def test_slurm_array_jobs_run_trials_at_once_on_a_postgresql_study_and_a_killed_job_fails_its_trial(
     mnist_dir, postgres_url, tmp_path
 ):
     sweep_dir = tmp_path / "sweep"
-    slurm = ["hydra/launcher=slurm", "hydra.launcher.timeout_min=5", "hydra.launcher.array_parallelism=2"]
-    search = Run(tmp_path, "search", "-m", "hparams_search=mnist_optuna", *slurm, "hydra.sweeper.n_jobs=2",
+    search = Run(tmp_path, "search", "-m", "hparams_search=mnist_optuna", *SLURM, "hydra.sweeper.n_jobs=2",
                  *HEARTBEAT, *LONG, "hydra.sweeper.n_trials=3", f"hydra.sweeper.storage={postgres_url}",
                  f"paths.data_dir={mnist_dir}", f"hydra.sweep.dir={sweep_dir}")  # fmt: skip
     killed, other = two_training(postgres_url, search.process, search.stdout)  # two SLURM jobs at once
@@ -374,3 +389,38 @@ def test_slurm_array_jobs_run_trials_at_once_on_a_postgresql_study_and_a_killed_
     }
     assert f"trial {killed.number}: no heartbeat from its job" in result.stdout
     assert_each_trial_had_its_own_dir(sweep_dir, trials_of(postgres_url))
+
+
+def assert_ran_at_once(*job_dirs: Path) -> None:
+    """The jobs ran at the same time: each started (Hydra saved its config) before any ended (its metrics.json
+    written)."""
+    starts = [(job_dir / ".hydra" / "config.yaml").stat().st_mtime for job_dir in job_dirs]
+    ends = [(job_dir / "metrics.json").stat().st_mtime for job_dir in job_dirs]
+    assert max(starts) < min(ends)
+
+
+@pytest.mark.postgres
+def test_trials_pruned_in_two_joblib_workers_at_once_are_pruned_in_the_shared_study(
+    mnist_dir, postgres_url, tmp_path
+):
+    sweep_dir = tmp_path / "search"
+    resumed, trials = search_with_pruned_trials(mnist_dir, sweep_dir, 3, *PARALLEL, storage=postgres_url)
+    assert_pruned_after_their_first_epoch(sweep_dir, resumed, trials)
+    # Trials 1 and 2: one batch, in two workers at the same time, each judged against trial 0 alone.
+    assert len({trial.user_attrs[JOB_ATTR]["pid"] for trial in trials[1:]}) == 2
+    assert_ran_at_once(sweep_dir / "1", sweep_dir / "2")
+    assert_each_trial_had_its_own_dir(sweep_dir, trials)
+
+
+@pytest.mark.slurm  # SLURM's group (.ci/run starts the cluster, and the PostgreSQL server before it)
+@no_slurm
+def test_trials_pruned_in_slurm_array_jobs_are_pruned_in_the_shared_study(mnist_dir, postgres_url, tmp_path):
+    sweep_dir = tmp_path / "search"
+    slurm = [*SLURM, "hydra.sweeper.n_jobs=2"]
+    resumed, trials = search_with_pruned_trials(mnist_dir, sweep_dir, 3, *slurm, storage=postgres_url)
+    assert_pruned_after_their_first_epoch(sweep_dir, resumed, trials)
+    # Each trial a SLURM job of its own: trials 1 and 2 an array of two, running at once.
+    assert len({trial.user_attrs[JOB_ATTR]["pid"] for trial in trials}) == 3
+    assert "Submitit 'slurm' sweep output dir" in resumed.stdout + resumed.stderr
+    assert_ran_at_once(sweep_dir / "1", sweep_dir / "2")
+    assert_each_trial_had_its_own_dir(sweep_dir, trials)
