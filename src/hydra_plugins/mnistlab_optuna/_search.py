@@ -9,9 +9,12 @@ tells each trial from its job's return value, in one process, and would leave a 
 import functools
 import logging
 import math
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from omegaconf import OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from hydra_plugins.mnistlab_optuna._study import (
+    DRAWN,
     FAILED_BECAUSE,
     OWN_ATTRS,
     counted,
@@ -33,7 +37,7 @@ from hydra_plugins.mnistlab_optuna._study import (
     shown,
     storage_url,
 )
-from mnistlab.core.errors import MnistlabError, describe
+from mnistlab.core.errors import MnistlabError, describe, is_ctrl_c
 from mnistlab.core.results import RunResult
 from mnistlab.core.trials import JOB_ATTR, JOB_SETTINGS, TRIAL_KEY
 from mnistlab.sweeps.figure import write_history
@@ -71,6 +75,24 @@ def trial_overrides(trial: FrozenTrial) -> list[str]:
     return [f"{key}={value}" for key, value in {**trial.params, **fixed}.items()]
 
 
+@contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """Ctrl-C stops the search once the block has run (drawing a batch's parameters: milliseconds), not in
+    it: a trial stopped halfway through its draw could not be run again as it was (see _study.resume)."""
+    # Only the main thread takes signals, and only a handler set from Python can be set back.
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        signal.raise_signal(signal.SIGINT)  # to the handler there was: a KeyboardInterrupt, as it would have
+
+
 class StudySearch(OptunaSweeperImpl):
     """Hydra's Optuna sweeper (its search space, sampler and launcher) with this module's loop."""
 
@@ -96,7 +118,7 @@ class StudySearch(OptunaSweeperImpl):
 
     def search(self, arguments: list[str]) -> None:
         space, self.fixed = self.space_and_fixed(arguments)
-        self.sampler, self.pruner = self.make_sampler(space), self.make_pruner()
+        self.pruner = self.make_pruner()
         open_database(self.url)
         self.store = optuna.storages.RDBStorage(
             self.url,
@@ -107,7 +129,6 @@ class StudySearch(OptunaSweeperImpl):
         study = optuna.create_study(
             study_name=self.study_name,
             storage=self.store,
-            sampler=self.sampler,
             pruner=self.pruner,
             direction=self.direction_name(),
             load_if_exists=True,
@@ -117,13 +138,17 @@ class StudySearch(OptunaSweeperImpl):
         # What each job needs besides its trial, kept in the study: the jobs read it from the storage.
         pruner = OmegaConf.to_container(self.pruner_settings, resolve=True)
         study.set_user_attr(JOB_SETTINGS, {"pruner": pruner, "heartbeat_interval": self.heartbeat_interval})
+        self.sampler = self.make_sampler(space, drawn_before=len(study.get_trials(deepcopy=False)))
         resume(study, self.store)
         log.info(f"Study {self.study_name} in {shown(self.url)}, pruner {type(self.pruner).__name__}")
 
         study = self.fresh_study()
         while (left := self.n_trials - len(counted(study.get_trials(deepcopy=False)))) > 0:
-            trials = [study.ask() for _ in range(min(self.n_jobs, left))]
-            configured = self._configure_trials(trials, space, self.fixed)
+            with ctrl_c_deferred():
+                trials = [study.ask() for _ in range(min(self.n_jobs, left))]
+                configured = self._configure_trials(trials, space, self.fixed)
+                for trial in trials:
+                    self.store.set_trial_system_attr(trial._trial_id, DRAWN, True)
             overrides = {t.number: o for t, o in zip(trials, configured, strict=True)}
             for run in consecutive(list(overrides)):
                 self.launch(run, [overrides[number] for number in run])
@@ -167,8 +192,15 @@ class StudySearch(OptunaSweeperImpl):
         except Exception as error:
             raise MnistlabError(f"hydra.sweeper.pruner is not allowed: {describe(error)}") from None
 
-    def make_sampler(self, space: dict[str, Any]) -> optuna.samplers.BaseSampler:
-        sampler = instantiate(self.sampler)
+    def make_sampler(self, space: dict[str, Any], drawn_before: int) -> optuna.samplers.BaseSampler:
+        """The sampler of ``hydra/sweeper/sampler``. Seeded, a new study draws the seed's sequence (a search
+        is repeatable); a resumed one draws from the seed plus the trials the study holds: the seed's own
+        sequence would give its first trials' parameters again, tried already."""
+        settings = self.sampler
+        if drawn_before and settings.get("seed") is not None:
+            sampler = instantiate(settings, seed=settings.seed + drawn_before)
+        else:
+            sampler = instantiate(settings)
         if isinstance(sampler, functools.partial) and sampler.func is optuna.samplers.GridSampler:
             grid = {name: self._to_grid_sampler_choices(d) for name, d in space.items()}
             self.n_trials = min(self.n_trials, math.prod(len(choices) for choices in grid.values()))
@@ -193,6 +225,8 @@ class StudySearch(OptunaSweeperImpl):
         try:
             self.launcher.launch(jobs, initial_job_idx=numbers[0])
         except Exception as error:  # a joblib worker died (it takes its batch with it), a SLURM job failed
+            if is_ctrl_c(error):  # Hydra's composing a job's config, stopped by Ctrl-C, says it failed
+                raise KeyboardInterrupt from error
             log.warning(
                 f"trials {numbers}: not every job came back ({describe(error)}); each trial ends when its "
                 f"job tells the study, or {self.grace_period} s after its last heartbeat"

@@ -29,6 +29,9 @@ DRIVER = "postgresql+psycopg://"  # psycopg 3, a dependency; SQLAlchemy's defaul
 CONNECT_TIMEOUT_S = 10  # an unreachable server is one line after this long, not a hang
 INTERRUPTED = "interrupted"  # user attribute of a trial that Ctrl-C or a crash of the sweep left running
 FAILED_BECAUSE = "error"  # user attribute of a trial the sweeper failed: why
+# System attribute of a trial whose parameters are all drawn (set before its job is launched); a trial left
+# running without it was stopped while they were drawn. Optuna's own: a queued trial's parameters.
+DRAWN, QUEUED = "mnistlab:drawn", "fixed_params"
 # A trial's other user attributes are the overrides fixed for its search (Hydra's sweeper puts them there).
 OWN_ATTRS = (INTERRUPTED, FAILED_BECAUSE, JOB_ATTR)
 
@@ -125,9 +128,23 @@ def resume(study: optuna.Study, store: optuna.storages.RDBStorage) -> None:
             trial_id = store.get_trial_id_from_study_id_trial_number(study_id, trial.number)
             store.set_trial_user_attr(trial_id, INTERRUPTED, True)
             store.set_trial_state(trial_id, TrialState.FAIL)
-            study.enqueue_trial(trial.params)
+            params = parameters_to_run_again(trial)
+            if params is None:
+                log.info(f"trial {trial.number} was stopped while its parameters were drawn: drawn afresh")
+            else:
+                study.enqueue_trial(params)
     trials = study.get_trials(deepcopy=False)
     waiting = [t.number for t in trials if t.state == TrialState.WAITING]
     first_number = min(waiting) if waiting else len(trials)
     done = len(counted(trials))
     log.info(f"Resuming study {study.study_name}: {done} trials finished, next is trial {first_number}")
+
+
+def parameters_to_run_again(trial: FrozenTrial) -> dict[str, Any] | None:
+    """What a trial left running was to run: its parameters once all were drawn (its job may have started),
+    else those it was queued with (a stopped trial's, run again). None for a trial stopped (killed, or its
+    database gone) while the sampler drew them: it had no job, and half a draw queued again would be a
+    trial that neither the sampler nor anyone else chose."""
+    if trial.system_attrs.get(DRAWN):
+        return trial.params
+    return trial.system_attrs.get(QUEUED)

@@ -43,6 +43,13 @@ def chain(error: BaseException | None) -> Iterator[BaseException]:
         error = error.__cause__ or error.__context__
 
 
+def is_ctrl_c(error: BaseException) -> bool:
+    """Whether Ctrl-C is what raised ``error``: a KeyboardInterrupt that the code it stopped turned into
+    another error. OmegaConf's ``flag_override``, stopped halfway through Hydra's composing a config, fails in
+    its own clean-up, and Hydra raises a ConfigCompositionException (or an UnboundLocalError) for a Ctrl-C."""
+    return any(isinstance(cause, KeyboardInterrupt) for cause in chain(error))
+
+
 def user_error(error: BaseException) -> MnistlabError | None:
     """The MnistlabError behind ``error``, if a user's mistake is what raised it."""
     return next((cause for cause in causes(error) if isinstance(cause, MnistlabError)), None)

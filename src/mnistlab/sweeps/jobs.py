@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict, read_write
 
 from mnistlab.core.cli import close_progress_bars
-from mnistlab.core.errors import ProcessDied, describe, user_error
+from mnistlab.core.errors import ProcessDied, describe, is_ctrl_c, user_error
 from mnistlab.core.files import write_json
 from mnistlab.core.ranks import is_rank_zero
 from mnistlab.core.results import RunResult, Status
@@ -54,6 +54,8 @@ def run_sweep_job(task: Callable[[DictConfig], RunResult], cfg: DictConfig) -> f
             with one_job_of_a_sweep():
                 result = task(cfg)
         except Exception as error:
+            if is_ctrl_c(error):  # not a failed job: the end of the sweep, as Ctrl-C is
+                raise KeyboardInterrupt from error
             record_failure(cfg, error, started)
             if trial is not None:
                 trial.end(None, None)
