@@ -23,7 +23,7 @@ def test_a_run_calls_only_the_batch_hooks_its_callbacks_override(compose_cfg):
     called = {name for name in trainer.profiler.recorded_durations if name.startswith("[Callback]")}
     # Overridden: still called at every step (the divergence check, the bar, the checkpoints' step counter).
     assert "[Callback]StopOnDivergence.on_train_batch_end" in called
-    assert "[Callback]TQDMProgressBar.on_train_batch_end" in called
+    assert "[Callback]ThrottledProgressBar.on_train_batch_end" in called
     assert any(name.endswith("ConfusionMatrixFigure.on_validation_batch_end") for name in called)
     # Only epoch hooks: never called per batch.
     assert not [name for name in called if "SeedEachEpoch" in name and "batch" in name]

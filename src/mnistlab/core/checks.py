@@ -25,6 +25,8 @@ checked = validate_call(config=ConfigDict(strict=True, arbitrary_types_allowed=T
 Fraction = Annotated[float, Field(ge=0, lt=1)]  # dropout, label smoothing, a shift of the image
 OpenFraction = Annotated[float, Field(gt=0, lt=1)]  # a share of the data, a decay
 Positive = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0)]
 Seed = Annotated[int, Field(ge=0, lt=2**32)]
 
 ABSENT = object()
