@@ -268,11 +268,16 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         assert fragment in last_line, last_line
 
 
+def ctrl_c_reaches_it() -> None:
+    """A child's ``preexec_fn``: Ctrl-C (SIGINT) reaches it as from a terminal, even when the tests run in the
+    background (``make test &``, nohup), where the shell makes every job ignore SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Run:
     """A script (train.py by default) started in the background as a user starts it, in its own folder.
 
-    Output goes to files, so that a full pipe never blocks it. Ctrl-C reaches it as from a terminal: a shell
-    that starts jobs in the background would make them ignore SIGINT.
+    Output goes to files, so that a full pipe never blocks it; Ctrl-C reaches it as from a terminal.
     """
 
     def __init__(
@@ -290,7 +295,7 @@ class Run:
                 stdout=out,
                 stderr=err,
                 env=env,
-                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                preexec_fn=ctrl_c_reaches_it,
             )
 
     def result(self) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, stroke_digits
+from conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, ctrl_c_reaches_it, stroke_digits
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
@@ -114,7 +114,14 @@ def served(stroke_run, tmp_path_factory):
         f"ckpt_path={stroke_run / 'checkpoints/best.ckpt'}",
         "port=0",
     ]
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=ctrl_c_reaches_it,
+    )
     first = process.stdout.readline()  # "serving ... at http://127.0.0.1:PORT/ (Ctrl-C stops)": listening
     assert "http://127.0.0.1:" in first, first + process.stdout.read()
     url = first.split(" at ")[1].split()[0]

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import ROOT, SHRINK, Payload, assert_one_line_error, write_mnist
+from conftest import ROOT, SHRINK, Payload, assert_one_line_error, ctrl_c_reaches_it, write_mnist
 
 ROOT_WRITES_ANYWHERE = os.geteuid() == 0
 UNMAKEABLE = Path("/proc/mnistlab-no-such-process")
@@ -144,7 +144,12 @@ def train_with_the_bar_on(tmp_path: Path, stdout, stderr) -> tuple[subprocess.Po
         *SHRINK, "callbacks.progress_bar.refresh_rate=1", "model=mlp", "trainer.max_epochs=50",
         f"data.data_dir={data}", f"hydra.run.dir={run_dir}",
     ]  # fmt: skip
-    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], stdout=stdout, stderr=stderr)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        stdout=stdout,
+        stderr=stderr,
+        preexec_fn=ctrl_c_reaches_it,
+    )
     deadline = time.monotonic() + 120
     while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
         assert process.poll() is None
@@ -186,8 +191,8 @@ def test_an_error_line_starts_a_line_of_its_own_in_a_terminal(tmp_path):
         if not chunk:
             break
         seen += chunk
-    assert process.wait(timeout=120) == 1
     os.close(main)
     screen = seen.decode(errors="replace").replace("\r\n", "\n")
+    assert process.wait(timeout=120) == 1, screen[-3000:]
     error_lines_start_lines(screen)
     assert "error: interrupted by Ctrl-C in epoch" in screen
