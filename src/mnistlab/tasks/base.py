@@ -4,11 +4,27 @@ net's raw outputs. A new task (say, multi-label) is a subclass in a file of its 
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
 STAGES = ("train", "val", "test")
 Log = Callable[..., None]  # LightningModule.log
+
+
+class WeightedMean(MeanMetric):
+    """torchmetrics' weighted mean without its NaN check, which would wait for the device at every update
+    (a NaN loss stops the run anyway). Not ``MeanMetric(nan_strategy="disable")``: that drops the weights
+    (torchmetrics#3434, open in 1.9), so a last, smaller batch counted as much as a full one."""
+
+    def __init__(self) -> None:
+        super().__init__(nan_strategy="disable")
+
+    def update(self, value: Tensor, weight: Tensor | int) -> None:
+        if not isinstance(weight, Tensor):
+            weight = torch.full_like(value, weight)
+        self.mean_value += (value * weight).sum()
+        self.weight += weight.sum()
 
 
 class Task(nn.Module):
@@ -20,10 +36,9 @@ class Task(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         # Losses as metrics too: under DDP they reduce sum and count over all processes, the mean of one
-        # process over the whole set; Lightning's sync_dist would average the processes' means. No NaN
-        # check: it would wait for the device at every update (a NaN loss stops the run anyway).
+        # process over the whole set; Lightning's sync_dist would average the processes' means.
         for stage in STAGES:
-            setattr(self, f"{stage}_loss", MeanMetric(nan_strategy="disable"))
+            setattr(self, f"{stage}_loss", WeightedMean())
 
     @classmethod
     def for_data(cls, datamodule: Any, **options: Any) -> "Task":
