@@ -4,6 +4,7 @@ The steps wait for nothing on the device: no step reads a value back or makes a 
 
 import json
 import traceback
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,13 +27,12 @@ def test_a_compiled_run_is_compiled_apart_from_its_fit_and_predicts_as_the_plain
     result = train(cfg)
     assert result.status == "finished" and result.compile_seconds > 0
     assert result.fit_seconds > 0
-    trained = load_trained(
-        result.best_checkpoint
-    )  # a plain net, as eval.py, predict.py and export.py load it
+    best = Path(result.best_checkpoint)
+    trained = load_trained(best)  # a plain net, as eval.py, predict.py and export.py load it
     assert not [name for name in trained.model.state_dict() if "_orig_mod" in name]
     trained.datamodule.setup("test")
     images = trained.datamodule.test_set.inputs
-    compiled = load_trained(result.best_checkpoint).model
+    compiled = load_trained(best).model
     compiled.compile_net()
     with torch.no_grad():
         assert torch.allclose(compiled.predict_step(images), trained.model.predict_step(images), atol=1e-5)
