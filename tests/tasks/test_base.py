@@ -12,7 +12,7 @@ from mnistlab.tasks.base import WeightedMean
 
 def test_a_loss_is_the_mean_over_examples_not_over_batches():
     mean = WeightedMean()
-    mean.update(torch.tensor(1.0), 4)  # a batch of four
+    mean.update(torch.tensor(1.0), torch.tensor(4.0))  # a batch of four
     mean.update(torch.tensor(6.0), torch.tensor(1.0))  # a last batch of one
     mean.update(torch.tensor([1.0, 6.0]), torch.tensor([4.0, 1.0]))  # steps kept together, as in training
     assert mean.compute().item() == pytest.approx(2.0)  # (4 + 6) / 5, not 3.5

@@ -25,7 +25,7 @@ def test_accuracy_is_counted_per_stage_and_per_class_and_reaches_the_results():
     task = Classification(class_names=["a", "b"], output="logits", label_smoothing=0.0)
     z = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [2.0, 0.0]])  # predicts a, b, a, a
     y = torch.tensor([0, 1, 1, 0])
-    task.update("test", z, y, task.loss(z, y), len(y))
+    task.update("test", z, y, task.loss(z, y), torch.tensor(float(len(y))))
     assert task.metrics("test")["test/acc"].compute().item() == pytest.approx(0.75)
     assert task.metrics("val")["val/acc"].update_count == 0  # another stage's metric is untouched
     logged = {}

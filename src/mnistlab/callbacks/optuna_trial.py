@@ -13,7 +13,7 @@ from typing import Any
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
 
-from mnistlab.core.trials import JOB_SETTINGS, TRIAL_KEY
+from mnistlab.core.trials import TRIAL_KEY, stored_trial
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +26,13 @@ def open_trial(storage: str, study_name: str, trial_number: int) -> Any:
     import optuna
     from hydra.utils import instantiate
 
-    store = optuna.storages.RDBStorage(storage)
-    study_id = store.get_study_id_from_name(study_name)
-    settings = store.get_study_user_attrs(study_id).get(JOB_SETTINGS, {})
+    store, trial_id, settings = stored_trial(storage, study_name, trial_number)
     pruner = instantiate(settings.get("pruner") or NO_PRUNER)
     # A sampler that costs nothing: the sweeper has sampled this trial's parameters already.
     study = optuna.load_study(
         study_name=study_name, storage=store, pruner=pruner, sampler=optuna.samplers.RandomSampler()
     )
-    return optuna.trial.Trial(study, store.get_trial_id_from_study_id_trial_number(study_id, trial_number))
+    return optuna.trial.Trial(study, trial_id)
 
 
 class ReportToTrial(Callback):

@@ -13,13 +13,7 @@ from mnistlab.core.results import RunResult, Status, print_test_results
 from mnistlab.core.run_dir import check_run_dir_is_new, holding, requeued_by_slurm
 from mnistlab.io.disk import check_room_for_checkpoints
 from mnistlab.run.best import add_best, add_last_val_loss
-from mnistlab.run.build import (
-    build_datamodule,
-    build_model,
-    build_trainer,
-    load_data,
-    training_callbacks,
-)
+from mnistlab.run.build import build_datamodule, build_model, build_trainer, load_data, training_callbacks
 from mnistlab.run.interruptions import reporting_stops
 from mnistlab.run.resume import check_resumable, resolve_ckpt_path
 from mnistlab.sweeps.jobs import is_multirun, run_sweep_job

@@ -52,9 +52,8 @@ class NetModule(LightningModule):
             return
         started = time.perf_counter()
         self.compile_net()
-        if (
-            self.trainer.world_size == 1
-        ):  # DDP's hooks on the weights expect its own backward: it compiles then
+        # Under DDP the fit compiles it: DDP's hooks on the weights expect its own backward.
+        if self.trainer.world_size == 1:
             datamodule = self.trainer.datamodule
             examples = torch.arange(min(datamodule.batch_size, len(datamodule.train_set)), device=self.device)
             self.warm_up(datamodule.train_set[examples], self.trainer.precision_plugin.forward_context())

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from mnistlab.core.ranks import is_rank_zero
 from mnistlab.core.results import RunResult, Status
-from mnistlab.core.trials import JOB_ATTR, JOB_SETTINGS, TRIAL_KEY
+from mnistlab.core.trials import JOB_ATTR, TRIAL_KEY, stored_trial
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,8 @@ class JobTrial:
         import optuna
 
         self.number = trial_number
-        self.store = optuna.storages.RDBStorage(storage)
-        study_id = self.store.get_study_id_from_name(study_name)
-        self.trial_id = self.store.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+        self.store, self.trial_id, settings = stored_trial(storage, study_name, trial_number)
         self.study = optuna.load_study(study_name=study_name, storage=self.store)
-        settings = self.store.get_study_user_attrs(study_id).get(JOB_SETTINGS, {})
         self.interval = settings.get("heartbeat_interval")
         self.stopped = threading.Event()
 

@@ -4,7 +4,6 @@ net's raw outputs. A new task (say, multi-label) is a subclass in a file of its 
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, Metric
 
@@ -20,9 +19,7 @@ class WeightedMean(MeanMetric):
     def __init__(self) -> None:
         super().__init__(nan_strategy="disable")
 
-    def update(self, value: Tensor, weight: Tensor | int) -> None:
-        if not isinstance(weight, Tensor):
-            weight = torch.full_like(value, weight)
+    def update(self, value: Tensor, weight: Tensor) -> None:
         self.mean_value += (value * weight).sum()
         self.weight += weight.sum()
 
